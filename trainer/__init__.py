@@ -1,0 +1,1 @@
+"""trainer: dataset preparation, two-stage training and evaluation over mimo_core."""
