@@ -1,0 +1,89 @@
+"""Small array helpers shared by the preprocessing modules (numpy in, numpy out)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+
+def to_numpy(x: Any) -> np.ndarray:
+    """Return ``x`` (numpy array, torch tensor or nested list) as a numpy array."""
+    if hasattr(x, "detach"):
+        x = x.detach().cpu().numpy()
+    return np.asarray(x)
+
+
+def as_frames(frames: Any, name: str = "frames") -> np.ndarray:
+    """Validate a clip and return it as ``[T,H,W,3]`` float32 in 0..1.
+
+    Accepts float arrays in 0..1 or uint8 arrays in 0..255, numpy or torch.
+    A single ``[H,W,3]`` image becomes a one-frame clip.
+    """
+    arr = to_numpy(frames)
+    if arr.ndim == 3:
+        arr = arr[None]
+    if arr.ndim != 4 or arr.shape[-1] != 3:
+        raise ValueError(f"{name} must be [T,H,W,3] RGB (or one [H,W,3] image), got shape {arr.shape}")
+    if arr.shape[0] == 0:
+        raise ValueError(f"{name} is empty (T=0)")
+    if arr.dtype == np.uint8:
+        return arr.astype(np.float32) * np.float32(1.0 / 255.0)
+    return arr.astype(np.float32, copy=False)
+
+
+def as_masks(masks: Any, shape: tuple[int, int, int], name: str) -> np.ndarray:
+    """Validate a mask clip and return it as ``[T,H,W]`` float32 in 0..1.
+
+    ``shape`` is the expected (T, H, W). Boolean, uint8 (0/255 or 0/1) and
+    float masks are accepted; a trailing channel axis of size 1 is dropped.
+    """
+    arr = to_numpy(masks)
+    if arr.ndim == 4 and arr.shape[-1] == 1:
+        arr = arr[..., 0]
+    if arr.ndim == 2 and shape[0] == 1:
+        arr = arr[None]
+    if tuple(arr.shape) != tuple(shape):
+        raise ValueError(f"{name} must have shape [T,H,W]={tuple(shape)}, got {tuple(arr.shape)}")
+    if arr.dtype == np.bool_:
+        return arr.astype(np.float32)
+    if arr.dtype == np.uint8:
+        scale = 1.0 / 255.0 if arr.max(initial=0) > 1 else 1.0
+        return arr.astype(np.float32) * np.float32(scale)
+    return np.clip(arr.astype(np.float32, copy=False), 0.0, 1.0)
+
+
+def to_uint8(img: np.ndarray) -> np.ndarray:
+    """float 0..1 image/clip -> uint8 0..255 (rounded)."""
+    return (np.clip(img, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+
+
+def box_iou(a: np.ndarray, b: np.ndarray) -> float:
+    """IoU of two boxes ``[x0,y0,x1,y1]`` in pixels (0.0 if either is empty/NaN)."""
+    if not (np.all(np.isfinite(a)) and np.all(np.isfinite(b))):
+        return 0.0
+    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = ix * iy
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return float(inter / union) if union > 0 else 0.0
+
+
+def mask_box(mask: np.ndarray, threshold: float = 0.5) -> np.ndarray | None:
+    """Tight box ``[x0,y0,x1,y1]`` (x1/y1 exclusive) of ``mask > threshold``, or None if empty."""
+    ys = np.flatnonzero((mask > threshold).any(axis=1))
+    if ys.size == 0:
+        return None
+    xs = np.flatnonzero((mask > threshold).any(axis=0))
+    return np.array([xs[0], ys[0], xs[-1] + 1, ys[-1] + 1], dtype=np.float32)
+
+
+def expand_box(box: np.ndarray, scale: float, width: int, height: int, square: bool = False) -> np.ndarray:
+    """Grow ``box`` about its centre by ``scale`` and clip it to the image; integer pixels."""
+    cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
+    w, h = (box[2] - box[0]) * scale, (box[3] - box[1]) * scale
+    if square:
+        w = h = max(w, h)
+    x0, x1 = int(max(0, np.floor(cx - w / 2))), int(min(width, np.ceil(cx + w / 2)))
+    y0, y1 = int(max(0, np.floor(cy - h / 2))), int(min(height, np.ceil(cy + h / 2)))
+    return np.array([x0, y0, max(x1, x0 + 1), max(y1, y0 + 1)], dtype=np.int64)

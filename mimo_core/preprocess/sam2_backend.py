@@ -1,0 +1,106 @@
+"""SAM 2 video tracking backend (transformers ``Sam2VideoModel``) from a local folder.
+
+The folder is a transformers SAM 2 video checkpoint (``config.json``,
+``model.safetensors``, ``preprocessor_config.json``; e.g.
+``facebook/sam2.1-hiera-small`` as converted for transformers). Nothing is
+downloaded. The person is prompted with a box on the first frame: the given
+``box``, or else the one the MediaPipe detector picks with ``select`` (so no
+clicking is needed). SAM 2 keeps the identity through its memory; a frame whose
+object score is negative or whose mask is empty is reported as lost.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import numpy as np
+
+from ._arrays import as_frames, mask_box, to_uint8
+from .depth import check_model_dir
+from .tracking import PersonTrack, PersonTracker, Select, empty_track
+
+
+class Sam2VideoBackend:
+    """Reusable SAM 2 video model + processor.
+
+    Args:
+        model_dir: local transformers SAM 2 video folder.
+        device: torch device string.
+        dtype: torch dtype (default float32; bfloat16 on GPU saves memory).
+    """
+
+    def __init__(self, model_dir: str | os.PathLike[str], device: str = "cpu", dtype: Any = None) -> None:
+        import torch
+        from transformers import Sam2VideoModel, Sam2VideoProcessor
+
+        path = check_model_dir(model_dir, "SAM 2 video")
+        self.device = device
+        self.dtype = dtype or torch.float32
+        self.model = Sam2VideoModel.from_pretrained(str(path), dtype=self.dtype).to(device).eval()
+        self.processor = Sam2VideoProcessor.from_pretrained(str(path))
+
+    def track(
+        self,
+        frames: Any,
+        select: Select = "largest",
+        box: Iterable[float] | None = None,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> PersonTrack:
+        """Track one person through ``frames`` ([T,H,W,3] float 0..1).
+
+        Args:
+            select: used with the MediaPipe detector to find the prompt box
+                when ``box`` is None (first frame with a person).
+            box: optional ``x0,y0,x1,y1`` pixels on frame 0.
+
+        Returns:
+            :class:`PersonTrack`; landmarks stay NaN (SAM 2 gives masks only).
+            Frames before the prompted frame and frames where SAM 2 reports
+            the object absent are in ``lost_frames``.
+        """
+        import torch
+
+        clip = as_frames(frames)
+        t, h, w = clip.shape[:3]
+        start, prompt = (0, np.asarray(list(box), np.float32)) if box is not None else _auto_prompt(clip, select)
+        track = empty_track(t, h, w)
+        if prompt is None:
+            track.lost_frames.extend(range(t))
+            return track
+        session = self.processor.init_video_session(
+            video=list(to_uint8(clip)), inference_device=self.device, dtype=self.dtype
+        )
+        self.processor.add_inputs_to_inference_session(
+            inference_session=session, frame_idx=start, obj_ids=1, input_boxes=[[prompt.tolist()]]
+        )
+        seen: set[int] = set()
+        with torch.inference_mode():
+            for out in self.model.propagate_in_video_iterator(session, start_frame_idx=start):
+                i = int(out.frame_idx)
+                masks = self.processor.post_process_masks(
+                    [out.pred_masks], original_sizes=[[h, w]], binarize=False
+                )[0]
+                prob = torch.sigmoid(masks[0, 0].float()).cpu().numpy()
+                present = out.object_score_logits is None or float(out.object_score_logits.flatten()[0]) > 0
+                b = mask_box(prob)
+                if present and b is not None:
+                    track.masks[i] = prob
+                    track.boxes[i] = b
+                    track.scores[i] = float(prob[prob > 0.5].mean()) if (prob > 0.5).any() else 0.0
+                    seen.add(i)
+                if progress is not None:
+                    progress(len(seen), t)
+        track.lost_frames.extend(i for i in range(t) if i not in seen)
+        return track
+
+
+def _auto_prompt(clip: np.ndarray, select: Select) -> tuple[int, np.ndarray | None]:
+    """First frame with a person and that person's box (MediaPipe), or (0, None)."""
+    with PersonTracker(select=select) as tracker:
+        for i, frame in enumerate(clip):
+            det = tracker.update(to_uint8(frame))
+            if det is not None:
+                return i, det.box
+    return 0, None

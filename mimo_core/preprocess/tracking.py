@@ -1,0 +1,293 @@
+"""Keep ONE person across a clip: automatic selection, per-frame masks, boxes and 3D pose.
+
+The person is picked automatically in the first frame where anyone is found
+(``select="largest"`` | ``"center"`` | an index into the people sorted left to
+right); an optional ``box`` or ``point`` picks them instead, but is never needed.
+From then on each frame is searched in a crop around the predicted box
+(previous box moved by the recent velocity); a detection is the same person when
+its box overlaps the prediction (IoU) or lies close to it with a similar size.
+When the crop fails, the whole frame is searched every ``search_every`` frames
+and the candidate closest to the last known box is taken back. Frames where the
+person is not found are listed in ``PersonTrack.lost_frames`` and carry an
+empty mask and NaN box/landmarks (nothing is filled in).
+
+Default backend: MediaPipe (CPU, ships offline); see
+:mod:`.mediapipe_backend` for its single-person limitation.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ._arrays import as_frames, box_iou, expand_box, to_uint8
+from .mediapipe_backend import NUM_LANDMARKS, MediaPipePersonDetector, PersonDetection
+
+Select = str | int
+
+
+@dataclass
+class PersonTrack:
+    """One person through a clip.
+
+    masks: [T,H,W] float32 in 0..1 (0 on lost frames).
+    boxes: [T,4] float32 ``x0,y0,x1,y1`` frame pixels; NaN on lost frames.
+    lost_frames: indices of frames where the person was not found.
+    landmarks: [T,33,4] float32 image-space ``x,y`` (pixels), ``z`` (pixel scale,
+        relative to the hips, smaller = nearer), ``visibility`` 0..1; NaN when lost.
+    world_landmarks: [T,33,3] float32 metres about the hip centre; NaN when lost.
+    scores: [T] float32 detection confidence (mean landmark visibility), 0 when lost.
+    """
+
+    masks: np.ndarray
+    boxes: np.ndarray
+    lost_frames: list[int]
+    landmarks: np.ndarray
+    world_landmarks: np.ndarray
+    scores: np.ndarray
+
+    @property
+    def found_fraction(self) -> float:
+        """Fraction of frames in which the person was found (0..1)."""
+        t = len(self.boxes)
+        return 0.0 if t == 0 else 1.0 - len(self.lost_frames) / t
+
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """Save to one ``.npz`` file (masks stored as uint8 0..255)."""
+        np.savez_compressed(
+            path,
+            masks=to_uint8(self.masks),
+            boxes=self.boxes,
+            lost_frames=np.asarray(self.lost_frames, np.int64),
+            landmarks=self.landmarks,
+            world_landmarks=self.world_landmarks,
+            scores=self.scores,
+        )
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> PersonTrack:
+        """Load a file written by :meth:`save`."""
+        p = Path(path)
+        if not p.is_file():
+            raise FileNotFoundError(f"person track file not found: {str(p)!r}")
+        with np.load(p, allow_pickle=False) as z:
+            return cls(
+                masks=z["masks"].astype(np.float32) / 255.0,
+                boxes=z["boxes"],
+                lost_frames=[int(i) for i in z["lost_frames"]],
+                landmarks=z["landmarks"],
+                world_landmarks=z["world_landmarks"],
+                scores=z["scores"],
+            )
+
+
+@dataclass
+class _State:
+    box: np.ndarray | None = None  # last seen box
+    velocity: np.ndarray = field(default_factory=lambda: np.zeros(2, np.float32))  # px/frame of the centre
+    gap: int = 0  # frames since last seen
+    started: bool = False
+
+
+def _centre(box: np.ndarray) -> np.ndarray:
+    return np.array([(box[0] + box[2]) / 2, (box[1] + box[3]) / 2], np.float32)
+
+
+class PersonTracker:
+    """Frame-by-frame tracker of one person (state kept between calls, so it streams).
+
+    Args:
+        select: ``"largest"``, ``"center"`` or an int index into the people of
+            the first frame with a person, sorted left to right.
+        box: optional ``x0,y0,x1,y1`` (pixels) of the person in the first frame;
+            overrides ``select``.
+        point: optional ``x,y`` (pixels) on the person in the first frame;
+            overrides ``select``.
+        detector: a :class:`MediaPipePersonDetector` to reuse; one is created
+            (and closed by :meth:`close`) otherwise.
+        crop_scale: size of the search crop relative to the predicted box.
+        min_iou: a detection with at least this IoU with the prediction is the
+            same person.
+        max_jump: ...or one whose centre is within ``max_jump`` x the box
+            diagonal (growing by 10% per lost frame, up to 2x) and whose height
+            is within a factor 2.
+        search_every: while lost, search the full frame every this many frames.
+    """
+
+    def __init__(
+        self,
+        select: Select = "largest",
+        box: Iterable[float] | None = None,
+        point: Iterable[float] | None = None,
+        detector: MediaPipePersonDetector | None = None,
+        crop_scale: float = 1.8,
+        min_iou: float = 0.2,
+        max_jump: float = 0.5,
+        search_every: int = 3,
+    ) -> None:
+        if not (select in ("largest", "center") or (isinstance(select, int) and select >= 0)):
+            raise ValueError(f"select must be 'largest', 'center' or an index >= 0, got {select!r}")
+        self.select = select
+        self.init_box = None if box is None else np.asarray(list(box), np.float32).reshape(4)
+        self.init_point = None if point is None else np.asarray(list(point), np.float32).reshape(2)
+        self._own_detector = detector is None
+        self.detector = detector if detector is not None else MediaPipePersonDetector()
+        self.crop_scale = crop_scale
+        self.min_iou = min_iou
+        self.max_jump = max_jump
+        self.search_every = max(1, int(search_every))
+        self._state = _State()
+
+    def close(self) -> None:
+        """Close the detector if this tracker created it."""
+        if self._own_detector:
+            self.detector.close()
+
+    def __enter__(self) -> PersonTracker:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- per frame -------------------------------------------------------
+    def update(self, frame: np.ndarray) -> PersonDetection | None:
+        """Track into the next frame. ``frame``: [H,W,3] uint8 RGB. Returns None when lost."""
+        st = self._state
+        if not st.started:
+            det = self._acquire(frame)
+        else:
+            det = self._follow(frame)
+        if det is None:
+            st.gap += 1
+            return None
+        if st.box is not None:
+            v = (_centre(det.box) - _centre(st.box)) / max(st.gap + 1, 1)
+            st.velocity = 0.5 * st.velocity + 0.5 * v
+        st.box, st.gap, st.started = det.box, 0, True
+        return det
+
+    def _acquire(self, frame: np.ndarray) -> PersonDetection | None:
+        people = self.detector.find_people(frame, fine_tiles=True)
+        if not people:
+            return None
+        h, w = frame.shape[:2]
+        if self.init_box is not None:
+            ious = [box_iou(p.box, self.init_box) for p in people]
+            return people[int(np.argmax(ious))] if max(ious) > 0 else None
+        if self.init_point is not None:
+            x, y = self.init_point
+            inside = [p for p in people if p.box[0] <= x <= p.box[2] and p.box[1] <= y <= p.box[3]]
+            pool = inside or people
+            return min(pool, key=lambda p: float(np.linalg.norm(_centre(p.box) - self.init_point)))
+        if self.select == "largest":
+            return max(people, key=lambda p: p.area)
+        if self.select == "center":
+            c = np.array([w / 2, h / 2], np.float32)
+            return min(people, key=lambda p: float(np.linalg.norm(_centre(p.box) - c)))
+        assert isinstance(self.select, int)
+        return people[self.select] if self.select < len(people) else None
+
+    def _predicted(self) -> np.ndarray:
+        st = self._state
+        assert st.box is not None
+        shift = st.velocity * (st.gap + 1)
+        return st.box + np.array([shift[0], shift[1], shift[0], shift[1]], np.float32)
+
+    def _matches(self, box: np.ndarray, pred: np.ndarray) -> float:
+        """Match score (> 0 means same person) of ``box`` against the prediction."""
+        iou = box_iou(box, pred)
+        if iou >= self.min_iou:
+            return 1.0 + iou
+        diag = float(np.hypot(pred[2] - pred[0], pred[3] - pred[1]))
+        dist = float(np.linalg.norm(_centre(box) - _centre(pred)))
+        size_ratio = max(box[3] - box[1], 1.0) / max(pred[3] - pred[1], 1.0)
+        tolerance = self.max_jump * diag * (1.0 + 0.1 * min(self._state.gap, 10))
+        if dist < tolerance and 0.5 <= size_ratio <= 2.0:
+            return 1.0 - dist / tolerance
+        return 0.0
+
+    def _follow(self, frame: np.ndarray) -> PersonDetection | None:
+        st = self._state
+        h, w = frame.shape[:2]
+        pred = self._predicted()
+        scale = self.crop_scale * (1.0 + 0.25 * min(st.gap, 4))
+        det = self.detector.detect(frame, expand_box(pred, scale, w, h, square=True))
+        if det is not None and self._matches(det.box, pred) > 0:
+            return det
+        if st.gap % self.search_every:
+            return None
+        people = self.detector.find_people(frame)
+        scored = [(self._matches(p.box, pred), i) for i, p in enumerate(people)]
+        scored = [s for s in scored if s[0] > 0]
+        return people[max(scored)[1]] if scored else None
+
+
+def track_person(
+    frames: Any,
+    select: Select = "largest",
+    backend: str = "mediapipe",
+    box: Iterable[float] | None = None,
+    point: Iterable[float] | None = None,
+    detector: MediaPipePersonDetector | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> PersonTrack:
+    """Find and follow one person through ``frames``.
+
+    Args:
+        frames: [T,H,W,3] float in 0..1 (or uint8), numpy or torch.
+        select: which person when several are visible: ``"largest"``,
+            ``"center"`` or an index (people sorted left to right).
+        backend: ``"mediapipe"`` (default, CPU). For SAM 2 use
+            :class:`~mimo_core.preprocess.sam2_backend.Sam2VideoBackend`.
+        box, point: optional first-frame hint in pixels (never required).
+        detector: a reusable :class:`MediaPipePersonDetector` (not closed here).
+        progress: called as ``progress(done, total)`` after each frame.
+
+    Returns:
+        A :class:`PersonTrack` with ``T`` entries.
+    """
+    if backend != "mediapipe":
+        raise ValueError(
+            f"unknown tracking backend {backend!r}; track_person supports 'mediapipe' "
+            "(use Sam2VideoBackend for SAM 2)"
+        )
+    clip = as_frames(frames)
+    t, h, w = clip.shape[:3]
+    track = empty_track(t, h, w)
+    with PersonTracker(select=select, box=box, point=point, detector=detector) as tracker:
+        for i in range(t):
+            det = tracker.update(to_uint8(clip[i]))
+            fill_track_frame(track, i, det)
+            if progress is not None:
+                progress(i + 1, t)
+    return track
+
+
+def empty_track(t: int, h: int, w: int) -> PersonTrack:
+    """A :class:`PersonTrack` of ``t`` lost frames of size ``h x w`` (to be filled)."""
+    return PersonTrack(
+        masks=np.zeros((t, h, w), np.float32),
+        boxes=np.full((t, 4), np.nan, np.float32),
+        lost_frames=[],
+        landmarks=np.full((t, NUM_LANDMARKS, 4), np.nan, np.float32),
+        world_landmarks=np.full((t, NUM_LANDMARKS, 3), np.nan, np.float32),
+        scores=np.zeros(t, np.float32),
+    )
+
+
+def fill_track_frame(track: PersonTrack, i: int, det: PersonDetection | None) -> None:
+    """Write one frame's result (or its loss) into ``track`` at index ``i``."""
+    if det is None:
+        track.lost_frames.append(i)
+        return
+    h, w = track.masks.shape[1:]
+    track.masks[i] = det.full_mask(h, w)
+    track.boxes[i] = det.box
+    track.landmarks[i] = det.landmarks
+    track.world_landmarks[i] = det.world_landmarks
+    track.scores[i] = det.score

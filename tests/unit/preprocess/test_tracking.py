@@ -1,0 +1,75 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from mimo_core.preprocess._arrays import box_iou
+from mimo_core.preprocess.mediapipe_backend import MediaPipePersonDetector
+from mimo_core.preprocess.tracking import PersonTrack, track_person
+
+
+def test_largest_person_is_followed_through_the_clip(walking_clip, walking_track):
+    tr = walking_track
+    t, h, w = walking_clip.shape[:3]
+    assert tr.masks.shape == (t, h, w) and tr.boxes.shape == (t, 4)
+    assert tr.landmarks.shape == (t, 33, 4) and tr.world_landmarks.shape == (t, 33, 3)
+    assert tr.found_fraction >= 0.9
+    found = [i for i in range(t) if i not in tr.lost_frames]
+    # The walking woman: feet on the lawn in the lower part of the frame, moving left.
+    assert np.all(tr.boxes[found, 3] > 0.65 * h)
+    cx = (tr.boxes[found, 0] + tr.boxes[found, 2]) / 2
+    assert cx[0] - cx[-1] > 0.1 * w
+    assert np.all(np.abs(np.diff(cx)) < 0.1 * w)  # no jumps to the other person
+    # Masks are person-shaped: inside the box, a sensible fraction of it.
+    for i in found:
+        x0, y0, x1, y1 = tr.boxes[i].astype(int)
+        m = tr.masks[i] > 0.5
+        assert m[:, :x0].sum() == 0 and m[:, x1:].sum() == 0
+        fill = m[y0:y1, x0:x1].mean()
+        assert 0.2 < fill < 0.8
+    # Consecutive boxes of one person overlap (temporal identity; frames are 4 apart).
+    ious = [box_iou(tr.boxes[a], tr.boxes[b]) for a, b in zip(found[:-1], found[1:], strict=True)]
+    assert np.median(ious) > 0.4
+    # Landmarks in pixels inside the box region; world landmarks in metres.
+    nose = tr.landmarks[found, 0, :2]
+    assert np.all((nose[:, 0] > tr.boxes[found, 0] - 5) & (nose[:, 0] < tr.boxes[found, 2] + 5))
+    assert np.nanmax(np.abs(tr.world_landmarks)) < 1.5
+
+
+def test_select_by_index_and_point_pick_the_other_person(walking_clip, walking_track):
+    clip = walking_clip[:3]
+    h = clip.shape[1]
+    with MediaPipePersonDetector() as det:
+        by_index = track_person(clip, select=0, detector=det)  # leftmost: the person on the box
+        woman = walking_track.boxes[0]
+        by_point = track_person(clip, point=((woman[0] + woman[2]) / 2, (woman[1] + woman[3]) / 2), detector=det)
+    assert by_index.boxes[0, 3] < 0.6 * h
+    np.testing.assert_allclose(by_point.boxes[0], woman, atol=2)
+
+
+def test_lost_frames_are_reported_not_filled(walking_clip):
+    clip = walking_clip[:4].copy()
+    clip[2] = 0.5  # a blank frame: nobody there
+    tr = track_person(clip)
+    assert 2 in tr.lost_frames
+    assert np.isnan(tr.boxes[2]).all() and np.isnan(tr.landmarks[2]).all()
+    assert tr.masks[2].max() == 0.0
+    assert 3 not in tr.lost_frames  # picked up again after the gap
+
+
+def test_track_save_load(tmp_path, walking_track):
+    path = tmp_path / "track.npz"
+    walking_track.save(path)
+    back = PersonTrack.load(path)
+    assert back.lost_frames == walking_track.lost_frames
+    np.testing.assert_allclose(back.masks, walking_track.masks, atol=1 / 255)
+    np.testing.assert_array_equal(back.boxes, walking_track.boxes)
+
+
+def test_bad_inputs_are_explained():
+    with pytest.raises(ValueError, match="select"):
+        track_person(np.zeros((1, 32, 32, 3), np.float32), select="tallest")
+    with pytest.raises(ValueError, match=r"\[T,H,W,3\]"):
+        track_person(np.zeros((2, 32, 32), np.float32))
+    with pytest.raises(ValueError, match="backend"):
+        track_person(np.zeros((1, 32, 32, 3), np.float32), backend="yolo")
