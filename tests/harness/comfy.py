@@ -56,10 +56,11 @@ class PromptResult:
 class ComfyServer:
     """A ComfyUI process owned by the test session."""
 
-    def __init__(self, root: Path, extra_model_paths: dict[str, list[str]] | None = None):
+    def __init__(self, root: Path, extra_model_paths: dict[str, list[str]] | None = None,
+                 output_dir: Path | None = None):
         self.root = root
         self.input_dir = root / "input"
-        self.output_dir = root / "output"
+        self.output_dir = output_dir or root / "output"
         self.user_dir = root / "user"
         self.temp_dir = root / "temp"
         self.models_dir = root / "models"
