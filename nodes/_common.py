@@ -26,3 +26,8 @@ class Progress:
     def __call__(self, done: int, total: int) -> None:
         mm.throw_exception_if_processing_interrupted()
         self.bar.update_absolute(done, total)
+
+
+def model_device() -> torch.device:
+    """The device ComfyUI runs models on (CPU with --cpu)."""
+    return mm.get_torch_device()

@@ -234,7 +234,14 @@ class ComfyServer:
                 break
         else:
             raise TimeoutError(f"prompt {prompt_id} did not finish within {timeout:.0f}s:\n{self.log_tail()}")
-        history = self.get_json(f"/history/{prompt_id}").get(prompt_id, {})
+        # execution_success is sent just before the queue writes the history entry: wait for it.
+        history: dict[str, Any] = {}
+        settle = time.monotonic() + 30
+        while time.monotonic() < settle:
+            history = self.get_json(f"/history/{prompt_id}").get(prompt_id, {})
+            if history.get("status", {}).get("completed") is not None or history.get("outputs"):
+                break
+            time.sleep(0.1)
         result.outputs = history.get("outputs", {})
         return result
 

@@ -59,3 +59,57 @@ def test_missing_video_is_rejected_with_its_name(comfy):
         comfy.queue({"1": load_video_node("no_such_clip.mp4"),
                      "2": {"class_type": "PreviewImage", "inputs": {"images": ["1", 0]}}})
     assert "no_such_clip.mp4" in str(err.value)
+
+
+def test_layers_and_inpainting_reproduce_the_input(comfy, sample_clip):
+    """Person + scene layers composite back to the input; the inpainted scene has no person."""
+    prompt = {
+        "1": load_video_node(sample_clip, max_frames=8),
+        "2": {"class_type": "MimoTrackPerson", "inputs": {"frames": ["1", 0], "select": "largest", "person_index": 0}},
+        "3": {"class_type": "MimoSplitLayers", "inputs": {"frames": ["1", 0], "person_mask": ["2", 0], "depth_margin": 0.05}},
+        "4": {"class_type": "MimoCompositeLayer", "inputs": {"frames": ["3", 5], "layer": ["3", 1], "mask": ["3", 2]}},
+        "5": {"class_type": "SaveImage", "inputs": {"images": ["4", 0], "filename_prefix": "mimo_recomposed"}},
+        "6": {"class_type": "SaveImage", "inputs": {"images": ["1", 0], "filename_prefix": "mimo_input"}},
+        "7": {"class_type": "MimoInpaintScene", "inputs": {"frames": ["3", 5], "holes": ["3", 6], "camera": "static", "dilate": 4}},
+        "8": {"class_type": "SaveImage", "inputs": {"images": ["7", 0], "filename_prefix": "mimo_scene"}},
+        "9": {"class_type": "MaskToImage", "inputs": {"mask": ["3", 6]}},
+        "10": {"class_type": "SaveImage", "inputs": {"images": ["9", 0], "filename_prefix": "mimo_holes"}},
+    }
+    result = comfy.run(prompt, timeout=600)
+    assert result.status == "success", result.error
+
+    def frames(node):
+        return [np.asarray(Image.open(io.BytesIO(comfy.fetch_output(i))).convert("RGB"), dtype=np.float32) / 255
+                for i in result.outputs[node]["images"]]
+
+    inputs, recomposed, scene, holes = frames("6"), frames("5"), frames("8"), frames("10")
+    assert len(inputs) == len(recomposed) == len(scene) == 8
+    for x, y in zip(inputs, recomposed, strict=True):
+        assert np.abs(x - y).max() <= 2 / 255
+    # the scene is the input away from the (4 px dilated) holes, and filled (not black) inside them
+    from scipy.ndimage import maximum_filter
+
+    for x, s, m in zip(inputs, scene, holes, strict=True):
+        hole = m[..., 0] > 0.5
+        grown = maximum_filter(m[..., 0] > 0.4, size=9)  # 0.4: margin for 8-bit rounding of the mask
+        assert hole.mean() > 0.005
+        assert np.abs(x[~grown] - s[~grown]).max() <= 2 / 255
+        assert s[hole].mean() > 0.15
+
+
+def test_prepare_reference_on_the_astronaut(comfy):
+    shutil.copy(media("astronaut.png"), comfy.input_dir / "astronaut.png")
+    prompt = {
+        "1": {"class_type": "LoadImage", "inputs": {"image": "astronaut.png"}},
+        "2": {"class_type": "MimoPrepareReference", "inputs": {
+            "image": ["1", 0], "width": 256, "height": 384, "margin": 0.1, "background": "white"}},
+        "3": {"class_type": "SaveImage", "inputs": {"images": ["2", 0], "filename_prefix": "mimo_ref"}},
+    }
+    result = comfy.run(prompt, timeout=300)
+    assert result.status == "success", result.error
+    (item,) = result.outputs["3"]["images"]
+    ref = np.asarray(Image.open(io.BytesIO(comfy.fetch_output(item))).convert("RGB"), dtype=np.float32) / 255
+    assert ref.shape == (384, 256, 3)
+    # the corners are background (white), the centre is the astronaut (not white)
+    assert ref[:8, :8].min() > 0.95
+    assert ref[150:250, 100:156].mean() < 0.9

@@ -8,7 +8,12 @@ import pytest
 def tiny_depth_dir(tmp_path_factory):
     """A randomly initialised, tiny Depth Anything saved in the transformers layout."""
     import torch
-    from transformers import DepthAnythingConfig, DepthAnythingForDepthEstimation, Dinov2Config, DPTImageProcessor
+    from transformers import (
+        DepthAnythingConfig,
+        DepthAnythingForDepthEstimation,
+        Dinov2Config,
+        DPTImageProcessor,
+    )
 
     torch.manual_seed(0)
     backbone = Dinov2Config(

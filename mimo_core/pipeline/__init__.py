@@ -1,0 +1,37 @@
+"""Video sampling pipeline: schedulers, context windows, the window sampler, VAE I/O, person crops.
+
+Model-agnostic: the sampler takes a ``predict`` closure, so any denoiser fits.
+"""
+
+from .context import BLEND_MODES, WindowAccumulator, blend_windows, uniform_windows, window_weights
+from .crops import CropBox, crop_window, feather_mask, paste_windows, window_crop_boxes
+from .predict import make_predict
+from .sampler import PredictFn, SamplingCancelled, WindowConfig, initial_noise, sample_video
+from .schedulers import SCHEDULERS, make_scheduler
+from .vae import FitInfo, decode_video, encode_video, fit_to_multiple, restore_size
+
+__all__ = [
+    "BLEND_MODES",
+    "CropBox",
+    "FitInfo",
+    "PredictFn",
+    "SCHEDULERS",
+    "SamplingCancelled",
+    "WindowAccumulator",
+    "WindowConfig",
+    "blend_windows",
+    "crop_window",
+    "decode_video",
+    "encode_video",
+    "feather_mask",
+    "fit_to_multiple",
+    "initial_noise",
+    "make_predict",
+    "make_scheduler",
+    "paste_windows",
+    "restore_size",
+    "sample_video",
+    "uniform_windows",
+    "window_crop_boxes",
+    "window_weights",
+]
