@@ -1,0 +1,1 @@
+"""Training data: the clip file format, manifests, preparation and synthetic clips."""
