@@ -78,7 +78,13 @@ if [ ! -f "$CACHE/media/astronaut.png" ]; then
   "$VENV/bin/python" -c "import shutil, skimage, pathlib; shutil.copy(pathlib.Path(skimage.__file__).parent / 'data' / 'astronaut.png', '$CACHE/media/astronaut.png')"
 fi
 
-# 4. browser for the frontend tests ----------------------------------------------------
+# 4. body model data (Anny builds its model cache once: a few minutes, then instant) --------
+if ! ls "$CACHE"/anny/v*/build_compact_model_data_*.safetensors >/dev/null 2>&1; then
+  log "building the Anny body-model cache (once, a few minutes)"
+  (cd "$ROOT" && "$VENV/bin/python" -c "from mimo_core.body import AnnyBody; AnnyBody()")
+fi
+
+# 5. browser for the frontend tests ----------------------------------------------------
 if [ "${SKIP_CHROMIUM:-0}" != "1" ] && [ ! -x /usr/bin/chromium ]; then
   log "installing Debian chromium"
   SUDO=""; [ "$(id -u)" != "0" ] && SUDO="sudo"
