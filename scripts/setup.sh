@@ -17,7 +17,7 @@ log() { printf '[setup] %s\n' "$*"; }
 hash_of() { cat "$@" | sha256sum | cut -c1-16; }
 
 # 1. virtual environment --------------------------------------------------------------
-REQ_HASH="$(hash_of requirements.txt requirements-dev.txt scripts/setup.sh)"
+REQ_HASH="$(hash_of requirements.txt requirements-dev.txt)"
 if [ ! -x "$VENV/bin/python" ]; then
   log "creating .venv"
   "$PY" -m venv "$VENV"

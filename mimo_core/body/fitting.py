@@ -124,7 +124,17 @@ def _init_translation(
     return sol
 
 
-def fit_motion(
+def fit_motion(*args, **kwargs) -> MotionSequence:  # noqa: ANN002, ANN003 - see _fit_motion
+    """Fit ``body_model`` to a clip of MediaPipe Pose landmarks (see :func:`_fit_motion` for the arguments).
+
+    Runs with autograd enabled even when the caller is in ``torch.no_grad`` / ``inference_mode``
+    (as node graphs are), since the fit is an optimisation.
+    """
+    with torch.inference_mode(False), torch.enable_grad():
+        return _fit_motion(*args, **kwargs)
+
+
+def _fit_motion(
     landmarks_2d: np.ndarray | torch.Tensor,
     world_landmarks: np.ndarray | torch.Tensor,
     image_size: tuple[int, int],

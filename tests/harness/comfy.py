@@ -52,6 +52,15 @@ class PromptResult:
     error: dict[str, Any] | None = None
     messages: list[dict[str, Any]] = field(default_factory=list)
 
+    def describe(self) -> str:
+        """A readable summary of how the prompt ended (for assertion messages)."""
+        if self.error is None:
+            return f"prompt {self.prompt_id}: {self.status}"
+        e = self.error
+        trace = "".join(e.get("traceback", []))[-3000:]
+        return (f"prompt {self.prompt_id} failed in node {e.get('node_id')} ({e.get('node_type')}): "
+                f"{e.get('exception_type')}: {e.get('exception_message')}\n{trace}")
+
 
 class ComfyServer:
     """A ComfyUI process owned by the test session."""

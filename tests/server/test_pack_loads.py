@@ -48,7 +48,7 @@ def composite_prompt(mask_size: int = 8) -> dict:
 
 def test_composite_graph_returns_expected_pixels(comfy):
     result = comfy.run(composite_prompt())
-    assert result.status == "success", result.error
+    assert result.status == "success", result.describe()
     images = result.outputs["5"]["images"]
     assert len(images) == 2
     pixels = np.asarray(Image.open(io.BytesIO(comfy.fetch_output(images[0]))).convert("RGB")).astype(int)

@@ -36,7 +36,7 @@ def test_load_and_track_person_on_real_footage(comfy, sample_clip):
         "5": {"class_type": "PreviewImage", "inputs": {"images": ["2", 2]}},
     }
     result = comfy.run(prompt, timeout=600)
-    assert result.status == "success", result.error
+    assert result.status == "success", result.describe()
     masks = [
         np.asarray(Image.open(io.BytesIO(comfy.fetch_output(item))).convert("L"), dtype=np.float32) / 255.0
         for item in result.outputs["4"]["images"]
@@ -76,7 +76,7 @@ def test_layers_and_inpainting_reproduce_the_input(comfy, sample_clip):
         "10": {"class_type": "SaveImage", "inputs": {"images": ["9", 0], "filename_prefix": "mimo_holes"}},
     }
     result = comfy.run(prompt, timeout=600)
-    assert result.status == "success", result.error
+    assert result.status == "success", result.describe()
 
     def frames(node):
         return [np.asarray(Image.open(io.BytesIO(comfy.fetch_output(i))).convert("RGB"), dtype=np.float32) / 255
@@ -106,7 +106,7 @@ def test_prepare_reference_on_the_astronaut(comfy):
         "3": {"class_type": "SaveImage", "inputs": {"images": ["2", 0], "filename_prefix": "mimo_ref"}},
     }
     result = comfy.run(prompt, timeout=300)
-    assert result.status == "success", result.error
+    assert result.status == "success", result.describe()
     (item,) = result.outputs["3"]["images"]
     ref = np.asarray(Image.open(io.BytesIO(comfy.fetch_output(item))).convert("RGB"), dtype=np.float32) / 255
     assert ref.shape == (384, 256, 3)
