@@ -5,6 +5,8 @@ Model-agnostic: the sampler takes a ``predict`` closure, so any denoiser fits.
 
 from .context import BLEND_MODES, WindowAccumulator, blend_windows, uniform_windows, window_weights
 from .crops import CropBox, crop_window, feather_mask, paste_windows, window_crop_boxes
+from .mimo import IN_CHANNEL_MODES, MimoPipeline, SamplerSettings
+from .mimo_io import load_official_pipeline, load_pipeline, load_pipeline_any, save_pipeline
 from .predict import make_predict
 from .sampler import PredictFn, SamplingCancelled, WindowConfig, initial_noise, sample_video
 from .schedulers import SCHEDULERS, make_scheduler
@@ -12,6 +14,13 @@ from .vae import FitInfo, decode_video, encode_video, fit_to_multiple, restore_s
 
 __all__ = [
     "BLEND_MODES",
+    "IN_CHANNEL_MODES",
+    "MimoPipeline",
+    "SamplerSettings",
+    "load_official_pipeline",
+    "load_pipeline",
+    "load_pipeline_any",
+    "save_pipeline",
     "CropBox",
     "FitInfo",
     "PredictFn",

@@ -29,6 +29,8 @@ import websocket
 from .paths import COMFY_DIR, REPO
 
 PACK_DIR_NAME = "comfyui-mimo"
+# Model folders the test server reads under ``models_dir`` (the pack's own and the standard ones it uses).
+PACK_MODEL_FOLDERS = ("mimo", "body_models", "depthanything", "sam2", "hmr2", "propainter", "vae", "clip_vision")
 # Lines ComfyUI logs when a custom node pack fails to import or register.
 _IMPORT_FAILURE = re.compile(
     r"(Cannot import .*comfyui-mimo|Error while calling comfy_entrypoint in .*comfyui-mimo|"
@@ -91,8 +93,11 @@ class ComfyServer:
 
     # -- lifecycle -------------------------------------------------------------------
     def _write_extra_model_paths(self) -> Path:
+        # base_path alone adds nothing: every folder is listed, relative to it.
+        folders = {name: [name] for name in PACK_MODEL_FOLDERS}
+        folders.update(self.extra_model_paths)
         lines = ["mimo_tests:", f"    base_path: {self.models_dir}"]
-        for folder, paths in sorted(self.extra_model_paths.items()):
+        for folder, paths in sorted(folders.items()):
             lines.append(f"    {folder}: |")
             lines.extend(f"        {p}" for p in paths)
         path = self.root / "extra_model_paths.yaml"

@@ -1,0 +1,108 @@
+"""Identity encoding and video generation nodes."""
+
+from __future__ import annotations
+
+import comfy.latent_formats
+import comfy.model_management as mm
+import latent_preview
+import torch
+from comfy_api.latest import io
+
+from mimo_core.pipeline.mimo import MimoPipeline
+
+from ._common import CATEGORY, Progress, to_intermediate
+from .models import Pipeline
+
+# mimo_core.identity.Identity: the reference picture, its CLIP token, cached ReferenceNet features.
+Identity = io.Custom("MIMO_IDENTITY")
+
+
+class MimoEncodeIdentity(io.ComfyNode):
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        return io.Schema(
+            node_id="MimoEncodeIdentity",
+            display_name="MIMO Encode Identity",
+            category=f"{CATEGORY}/identity",
+            description=(
+                "Encodes the character picture with the pipeline's CLIP image encoder (one cross-attention "
+                "token). Its ReferenceNet features are computed once, at the generation size, by MIMO Generate."
+            ),
+            inputs=[
+                Pipeline.Input("pipeline", tooltip="From MIMO Load Pipeline."),
+                io.Image.Input("reference", tooltip="The character picture (first image of the batch), "
+                                                    "e.g. from MIMO Prepare Reference."),
+            ],
+            outputs=[Identity.Output(display_name="identity", tooltip="Who is animated.")],
+        )
+
+    @classmethod
+    def execute(cls, pipeline, reference) -> io.NodeOutput:
+        return io.NodeOutput(pipeline.ready().encode_identity(reference[:1].cpu()))
+
+
+def _previewer(pipeline: MimoPipeline):
+    """ComfyUI's latent previewer for SD1.5 latents (None when previews are off or latents differ)."""
+    if int(pipeline.vae.config.latent_channels) != 4:
+        return None
+    return latent_preview.get_previewer(pipeline.device, comfy.latent_formats.SD15())
+
+
+class MimoGenerate(io.ComfyNode):
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        return io.Schema(
+            node_id="MimoGenerate",
+            display_name="MIMO Generate",
+            category=f"{CATEGORY}/generate",
+            description=(
+                "Synthesises the character video: the identity animated by the pose video, over the scene "
+                "video (8/12-channel models), with the occluders pasted back on top. Long videos are "
+                "denoised in overlapping context windows. Output has the pose video's size and length."
+            ),
+            inputs=[
+                Pipeline.Input("pipeline", tooltip="From MIMO Load Pipeline."),
+                Identity.Input("identity", tooltip="From MIMO Encode Identity."),
+                io.Image.Input("pose", tooltip="Pose render per frame [T,H,W,3] (MIMO Render Pose)."),
+                io.Image.Input("scene", optional=True,
+                               tooltip="Inpainted background video, same size and length as the pose "
+                                       "(required by 8- and 12-channel models, refused by 4-channel ones)."),
+                io.Image.Input("occlusion", optional=True,
+                               tooltip="Occlusion layer: what is in front of the person (pasted back on top)."),
+                io.Mask.Input("occlusion_mask", optional=True,
+                              tooltip="Where the occlusion layer is, per frame (needs the occlusion input)."),
+                io.Int.Input("steps", default=25, min=1, max=200, tooltip="Denoising steps (MIMO: 25)."),
+                io.Float.Input("cfg", default=3.5, min=1.0, max=20.0, step=0.1,
+                               tooltip="Classifier-free guidance scale (MIMO: 3.5; 1 skips the unconditional pass)."),
+                io.Int.Input("seed", default=0, min=0, max=0xFFFFFFFFFFFFFFFF, control_after_generate=True,
+                             tooltip="Noise seed; the same seed gives the same video on any device."),
+                io.Int.Input("window", default=24, min=1, max=64,
+                             tooltip="Frames per context window (MIMO: 24; at most the motion modules' length)."),
+                io.Int.Input("overlap", default=4, min=0, max=63, tooltip="Frames shared by consecutive windows."),
+            ],
+            outputs=[io.Image.Output(display_name="frames", tooltip="[T,H,W,3] generated frames in 0..1.")],
+        )
+
+    @classmethod
+    def execute(cls, pipeline, identity, pose, steps, cfg, seed, window, overlap,
+                scene=None, occlusion=None, occlusion_mask=None) -> io.NodeOutput:
+        model = pipeline.ready()
+        progress, previewer = Progress(steps), _previewer(model)
+
+        def on_step(step: int, total: int, x0: torch.Tensor) -> None:
+            mm.throw_exception_if_processing_interrupted()
+            image = None
+            if previewer is not None:
+                image = previewer.decode_latent_to_preview_image("JPEG", x0[:, :, x0.shape[2] // 2])
+            progress.bar.update_absolute(step, total, image)
+
+        frames = model.generate(
+            identity, pose.cpu(), None if scene is None else scene.cpu(),
+            None if occlusion is None else occlusion.cpu(), None if occlusion_mask is None else occlusion_mask.cpu(),
+            steps=steps, guidance=cfg, seed=seed, window=window, overlap=overlap,
+            callback=on_step, cancel_check=mm.throw_exception_if_processing_interrupted,
+        )
+        return io.NodeOutput(to_intermediate(frames))
+
+
+NODES = [MimoEncodeIdentity, MimoGenerate]
