@@ -88,6 +88,7 @@ def split_layers(
     search_scale: float = 1.5,
     min_area: int = 16,
     min_hidden_fraction: float = 0.2,
+    mask_floor: float = 0.1,
 ) -> Layers:
     """Split ``frames`` into person / occlusion / scene layers.
 
@@ -106,6 +107,9 @@ def split_layers(
         min_area: ignore segments smaller than this many pixels.
         min_hidden_fraction: without depth, a candidate is an occluder when at
             least this fraction of its pixels covers hidden body.
+        mask_floor: person-mask values below this are treated as 0 (segmenters
+            leave faint non-zero values around the person, which would otherwise
+            put a box of background into the person layer).
 
     Returns:
         :class:`Layers`. With neither ``depth`` nor ``body_silhouette`` there
@@ -114,6 +118,7 @@ def split_layers(
     clip = as_frames(frames)
     t, h, w = clip.shape[:3]
     pm = as_masks(person_mask, (t, h, w), "person_mask")
+    pm = np.where(pm < mask_floor, 0.0, pm).astype(np.float32)
     dm = None if depth is None else _as_depth(depth, (t, h, w), depth_larger_is_nearer)
     sil = None if body_silhouette is None else as_masks(body_silhouette, (t, h, w), "body_silhouette")
     cands = None

@@ -105,3 +105,15 @@ def test_shape_errors_name_the_input():
         split_layers(frames, person, depth=depth[:2])
     with pytest.raises(FileNotFoundError, match="nothing.npz"):
         Layers.load("/nonexistent/nothing.npz")
+
+
+def test_faint_mask_values_do_not_leak_background_into_the_person_layer():
+    from mimo_core.preprocess.layers import split_layers
+
+    frames = np.full((1, 8, 8, 3), 0.7, np.float32)
+    mask = np.full((1, 8, 8), 0.03, np.float32)  # segmenter noise around the person
+    mask[0, 2:6, 3:5] = 1.0
+    layers = split_layers(frames, mask)
+    assert np.all(layers.person[0, 0, 0] == 0) and layers.person_mask[0, 0, 0] == 0
+    assert np.all(layers.person[0, 3, 3] == 0.7)
+    assert np.abs(layers.composite() - frames).max() < 1e-6
