@@ -14,14 +14,14 @@ if _PACK_ROOT not in sys.path:
 
 from comfy_api.latest import ComfyExtension, io  # noqa: E402
 
-from . import compositing, generate, layers, models, motion, person, previews, routes, video  # noqa: E402, F401
+from . import backends, compositing, generate, layers, models, motion, person, previews, routes, sdc, video  # noqa: E402, F401
 from .model_paths import register_model_folders  # noqa: E402
 
 register_model_folders()
 
 log = logging.getLogger("mimo")
 
-NODE_MODULES = [video, person, layers, motion, compositing, previews, models, generate]
+NODE_MODULES = [video, person, layers, motion, compositing, previews, models, generate, backends, sdc]
 
 
 def all_nodes() -> list[type[io.ComfyNode]]:

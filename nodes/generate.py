@@ -11,7 +11,12 @@ from comfy_api.latest import io
 from mimo_core.pipeline.mimo import MimoPipeline
 
 from ._common import CATEGORY, Progress, to_intermediate
+from .layers import check_same_video
 from .models import Pipeline
+from .video import rgb_frames
+
+# Largest frame generated at once (pixels): beyond it the denoiser's activations outgrow any GPU.
+MAX_GENERATE_PIXELS = 2048 * 2048
 
 # mimo_core.identity.Identity: the reference picture, its CLIP token, cached ReferenceNet features.
 Identity = io.Custom("MIMO_IDENTITY")
@@ -38,6 +43,7 @@ class MimoEncodeIdentity(io.ComfyNode):
 
     @classmethod
     def execute(cls, pipeline, reference) -> io.NodeOutput:
+        reference = rgb_frames(reference, "reference")
         return io.NodeOutput(pipeline.ready().encode_identity(reference[:1].cpu()))
 
 
@@ -86,6 +92,19 @@ class MimoGenerate(io.ComfyNode):
     @classmethod
     def execute(cls, pipeline, identity, pose, steps, cfg, seed, window, overlap,
                 scene=None, occlusion=None, occlusion_mask=None) -> io.NodeOutput:
+        pose = rgb_frames(pose, "pose")
+        if pose.shape[1] * pose.shape[2] > MAX_GENERATE_PIXELS:
+            raise ValueError(
+                f"pose is {pose.shape[2]}x{pose.shape[1]} pixels, more than this node generates at once "
+                f"({MAX_GENERATE_PIXELS // 1_000_000} megapixels); load the video with a smaller max_side "
+                "(MIMO works at 768 pixels)"
+            )
+        scene = None if scene is None else rgb_frames(scene, "scene")
+        occlusion = None if occlusion is None else rgb_frames(occlusion, "occlusion")
+        for name, other in (("scene", scene), ("occlusion", occlusion), ("occlusion_mask", occlusion_mask)):
+            check_same_video(pose, other, name, ref_name="pose")
+        if occlusion_mask is not None and occlusion is None:
+            raise ValueError("occlusion_mask is connected but occlusion is not: connect the occlusion layer too")
         model = pipeline.ready()
         progress, previewer = Progress(steps), _previewer(model)
 

@@ -13,6 +13,20 @@ from mimo_core.preprocess.reference import prepare_reference
 
 from . import model_paths, types
 from ._common import CATEGORY, Progress, model_device, to_intermediate
+from .video import rgb_frames
+
+
+def check_same_video(frames: torch.Tensor, other: torch.Tensor | None, name: str, ref_name: str = "frames") -> None:
+    """Raises ValueError naming ``name`` when ``other`` ([T,H,W] or [T,H,W,C]) is not as long and as
+    large as ``frames`` ([T,H,W,C])."""
+    if other is None:
+        return
+    if tuple(other.shape[:3]) != tuple(frames.shape[:3]):
+        raise ValueError(
+            f"{name} is {other.shape[0]} frames of {other.shape[2]}x{other.shape[1]} but {ref_name} is "
+            f"{frames.shape[0]} frames of {frames.shape[2]}x{frames.shape[1]}: they must have the same "
+            "length and size"
+        )
 
 
 def _t(a: np.ndarray) -> torch.Tensor:
@@ -42,6 +56,7 @@ class MimoEstimateDepth(io.ComfyNode):
 
     @classmethod
     def execute(cls, frames, model, batch_size) -> io.NodeOutput:
+        frames = rgb_frames(frames, "frames")
         estimator = DepthEstimator(model_paths.resolve("depthanything", model), device=str(model_device()))
         depth = estimator(frames.cpu().numpy(), batch_size=batch_size, progress=Progress(frames.shape[0]))
         return io.NodeOutput(_t(np.repeat(depth[..., None], 3, axis=-1)))
@@ -84,6 +99,9 @@ class MimoSplitLayers(io.ComfyNode):
 
     @classmethod
     def execute(cls, frames, person_mask, depth=None, body_silhouette=None, depth_margin=0.05) -> io.NodeOutput:
+        frames = rgb_frames(frames, "frames")
+        for name, other in (("person_mask", person_mask), ("depth", depth), ("body_silhouette", body_silhouette)):
+            check_same_video(frames, other, name)
         layers = split_layers(
             frames.cpu().numpy(), person_mask.cpu().numpy(),
             depth=None if depth is None else depth.cpu().numpy().mean(-1),
@@ -121,6 +139,8 @@ class MimoInpaintScene(io.ComfyNode):
 
     @classmethod
     def execute(cls, frames, holes, camera, dilate) -> io.NodeOutput:
+        frames = rgb_frames(frames, "frames")
+        check_same_video(frames, holes, "holes")
         mask = holes.cpu()
         if dilate > 0:
             k = 2 * dilate + 1
@@ -158,6 +178,7 @@ class MimoPrepareReference(io.ComfyNode):
     @classmethod
     def execute(cls, image, width, height, margin, background) -> io.NodeOutput:
         colour = {"white": (1.0, 1.0, 1.0), "black": (0.0, 0.0, 0.0), "grey": (0.5, 0.5, 0.5)}[background]
+        image = rgb_frames(image, "image")
         ref, mask = prepare_reference(image[0].cpu().numpy(), size=(height, width), background=colour, margin=margin)
         return io.NodeOutput(_t(ref[None]), _t(mask[None]))
 

@@ -24,18 +24,23 @@ MODEL_FOLDERS: dict[str, tuple[str, str]] = {
 }
 
 
+#: the pack's own ``models/`` folder: holds the shipped default model (``mimo-default``), listed as a 'mimo' model
+PACK_MODELS_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "models")
+EXTRA_PATHS: dict[str, list[str]] = {"mimo": [PACK_MODELS_DIR]}
+
+
 def register_model_folders() -> None:
     """Add the pack's folders to folder_paths, keeping any paths already configured."""
     for name, (subdir, _what) in MODEL_FOLDERS.items():
         default = os.path.join(folder_paths.models_dir, subdir)
+        wanted = [default] + [p for p in EXTRA_PATHS.get(name, []) if os.path.isdir(p)]
         if name in folder_paths.folder_names_and_paths:
             paths, exts = folder_paths.folder_names_and_paths[name]
-            if default not in paths:
-                paths.append(default)
+            paths.extend(p for p in wanted if p not in paths)
             merged = set(exts) | WEIGHT_EXTENSIONS | {"folder"}
             folder_paths.folder_names_and_paths[name] = (paths, merged)
         else:
-            folder_paths.folder_names_and_paths[name] = ([default], WEIGHT_EXTENSIONS | {"folder"})
+            folder_paths.folder_names_and_paths[name] = (wanted, WEIGHT_EXTENSIONS | {"folder"})
 
 
 def list_entries(folder: str) -> list[str]:

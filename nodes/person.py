@@ -10,6 +10,7 @@ from mimo_core.preview import draw_boxes, overlay_mask
 
 from . import types
 from ._common import CATEGORY, Progress, to_intermediate
+from .video import rgb_frames
 
 SELECT_OPTIONS = ["largest", "center", "index"]
 
@@ -44,8 +45,15 @@ class MimoTrackPerson(io.ComfyNode):
 
     @classmethod
     def execute(cls, frames, select, person_index) -> io.NodeOutput:
+        frames = rgb_frames(frames, "frames")
         choice = person_index if select == "index" else select
         track = track_person(frames.cpu().numpy(), select=choice, progress=Progress(frames.shape[0]))
+        if len(track.lost_frames) == frames.shape[0]:
+            raise ValueError(
+                f"frames: no person was found in any of the {frames.shape[0]} frames "
+                f"({frames.shape[2]}x{frames.shape[1]} pixels); use a clip where the person is visible, "
+                "or a larger max_side if they are small"
+            )
         masks = torch.from_numpy(track.masks)
         preview = draw_boxes(overlay_mask(frames.cpu(), masks), track.boxes)
         return io.NodeOutput(to_intermediate(masks), track, to_intermediate(preview))

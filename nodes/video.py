@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 
 import folder_paths
@@ -13,6 +14,45 @@ from mimo_core.video_io import iter_video_frames, probe_video
 from ._common import CATEGORY, Progress, to_intermediate
 
 VIDEO_EXTENSIONS = (".mp4", ".mov", ".mkv", ".webm", ".avi", ".m4v", ".gif")
+# Longest side read when max_side is 0: larger videos are scaled down to it (with a warning).
+MAX_SIDE_LIMIT = 4096
+# Share of the free memory the decoded clip (float32 frames) may take.
+MEMORY_SHARE = 0.5
+
+log = logging.getLogger("mimo")
+
+
+def rgb_frames(frames: torch.Tensor, name: str) -> torch.Tensor:
+    """``[T,H,W,3]`` frames from an IMAGE input holding 1 (grey), 3 (RGB) or 4 (RGBA) channels.
+
+    Alpha is dropped; grey is repeated to RGB. Raises ValueError naming ``name`` for an empty batch
+    or any other layout.
+    """
+    if frames.ndim != 4 or frames.shape[-1] not in (1, 3, 4):
+        raise ValueError(f"{name} must be images [T,H,W,C] with 1, 3 or 4 channels, got shape {tuple(frames.shape)}")
+    if frames.shape[0] == 0 or frames.shape[1] == 0 or frames.shape[2] == 0:
+        raise ValueError(f"{name} is empty (shape {tuple(frames.shape)}): no frames to work on")
+    if frames.shape[-1] == 1:
+        return frames.expand(-1, -1, -1, 3)
+    return frames[..., :3]
+
+
+def _free_memory() -> int:
+    try:
+        import psutil
+
+        return int(psutil.virtual_memory().available)
+    except Exception:  # noqa: BLE001 - no limit known
+        return 1 << 62
+
+
+def read_size(width: int, height: int, max_side: int) -> tuple[int, int]:
+    """``(W, H)`` the frames will have once read with ``max_side`` (0: the original size)."""
+    longest = max(width, height)
+    if not max_side or longest <= max_side:
+        return width, height
+    scale = max_side / longest
+    return max(1, round(width * scale)), max(1, round(height * scale))
 
 
 def input_videos() -> list[str]:
@@ -71,9 +111,24 @@ class MimoLoadVideo(io.ComfyNode):
     def execute(cls, video, max_side, frame_stride, max_frames, start_frame) -> io.NodeOutput:
         path = folder_paths.get_annotated_filepath(video)
         info = probe_video(path)
-        expected = max(1, (info.frame_count - start_frame + frame_stride - 1) // frame_stride)
+        if info.frame_count and start_frame >= info.frame_count:
+            raise ValueError(f"start_frame: video '{video}' has {info.frame_count} frames (0..{info.frame_count - 1}), "
+                             f"so start_frame={start_frame} is past the end")
+        if not max_side and max(info.width, info.height) > MAX_SIDE_LIMIT:
+            log.warning("[MIMO] video '%s' is %dx%d: reading it scaled down to %d pixels on the longest side "
+                        "(set max_side to choose the size)", video, info.width, info.height, MAX_SIDE_LIMIT)
+            max_side = MAX_SIDE_LIMIT
+        expected = max(1, (max(info.frame_count, 1) - start_frame + frame_stride - 1) // frame_stride)
         if max_frames:
             expected = min(expected, max_frames)
+        width, height = read_size(info.width, info.height, max_side)
+        needed, free = expected * width * height * 3 * 4, _free_memory()
+        if needed > MEMORY_SHARE * free:
+            raise MemoryError(
+                f"video '{video}': {expected} frames of {width}x{height} need {needed / 2**30:.1f} GiB as float "
+                f"frames, more than half of the free memory ({free / 2**30:.1f} GiB); lower max_side or "
+                "max_frames, or raise frame_stride"
+            )
         progress = Progress(expected)
         chunks = []
         done = 0

@@ -12,13 +12,20 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from scripts.workflow_specs import WORKFLOWS  # noqa: E402
+from scripts.workflow_specs import NOTES, WORKFLOWS  # noqa: E402
 from tests.harness.browser import BrowserSession  # noqa: E402
 from tests.harness.comfy import ComfyServer  # noqa: E402
 
-LOAD_AND_SERIALIZE = """async ([api, name]) => {
+LOAD_AND_SERIALIZE = """async ([api, name, note]) => {
   await window.app.loadApiJson(api, name);
   window.app.graph.arrange ? window.app.graph.arrange() : null;
+  if (note) {
+    const node = window.LiteGraph.createNode("Note");
+    node.widgets[0].value = note;
+    node.pos = [0, -260];
+    node.size = [520, 220];
+    window.app.graph.add(node);
+  }
   return window.app.graph.serialize();
 }"""
 
@@ -37,7 +44,7 @@ def main() -> int:
             for name, (title, build) in WORKFLOWS.items():
                 api = build()
                 (out_api / f"{name}.json").write_text(json.dumps(api, indent=2) + "\n")
-                ui = fe.page.evaluate(LOAD_AND_SERIALIZE, [api, title])
+                ui = fe.page.evaluate(LOAD_AND_SERIALIZE, [api, title, NOTES.get(name, "")])
                 ui.setdefault("extra", {})["mimo"] = {"title": title}
                 (out_ui / f"{name}.json").write_text(json.dumps(ui, indent=2) + "\n")
                 print(f"wrote workflows/{name}.json ({len(ui['nodes'])} nodes)")

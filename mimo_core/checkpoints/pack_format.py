@@ -61,8 +61,13 @@ def save_model(module: nn.Module, path: str | Path, kind: str, config: Mapping[s
 
 def read_header(path: str | Path) -> tuple[str, dict[str, Any]]:
     """``(kind, config)`` of a pack file, checking the format tag and version."""
-    with safe_open(str(path), framework="pt") as handle:
-        metadata = handle.metadata() or {}
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            metadata = handle.metadata() or {}
+    except FileNotFoundError:
+        raise
+    except Exception as exc:  # safetensors raises its own error types for damaged files
+        raise ValueError(f"{path}: not a readable safetensors file (damaged or incomplete?): {exc}") from exc
     if metadata.get("format") != FORMAT:
         raise ValueError(f"{path}: not a {FORMAT} file (metadata format={metadata.get('format')!r})")
     if metadata.get("format_version") != FORMAT_VERSION:
@@ -88,7 +93,10 @@ def load_model(
 ) -> nn.Module:
     """Rebuild and load the module saved by :func:`save_model`; returns it in eval mode."""
     kind, config = read_header(path)
-    state_dict = load_file(str(path), device=str(device))
+    try:
+        state_dict = load_file(str(path), device=str(device))
+    except Exception as exc:
+        raise ValueError(f"{path}: could not read its tensors (damaged or incomplete file?): {exc}") from exc
     module = build_model(kind, config, on_meta=True)
     has_non_persistent = any(m._non_persistent_buffers_set for m in module.modules())
     if has_non_persistent:
