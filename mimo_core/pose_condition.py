@@ -81,3 +81,50 @@ def render_pose_video(
         if progress is not None:
             progress(min(start + chunk_size, total), total)
     return torch.cat(frames), torch.cat(masks)
+
+
+def render_vertex_codes(
+    codes: torch.Tensor,
+    vertices_cam: torch.Tensor,
+    faces: torch.Tensor,
+    camera: PerspectiveCamera,
+    chunk_size: int = 8,
+    backend: str | None = None,
+) -> torch.Tensor:
+    """Rasterise per-vertex latent codes (the MIMO paper's structured motion code) into feature maps.
+
+    Every covered pixel holds the perspective-correct barycentric blend of the codes of the three
+    vertices of the visible triangle; pixels off the body are exactly 0. Differentiable with respect
+    to ``codes`` (the rasterisation itself is constant), so the codes train through the pose encoder
+    and the denoising UNet.
+
+    Args:
+        codes: ``[V,C]`` float per-vertex codes (e.g. :class:`~mimo_core.models.vertex_codes.VertexCodes`).
+        vertices_cam: ``[T,V,3]`` posed vertices in the camera frame (OpenCV axes, metres).
+        faces: ``[F,3]`` long.
+        camera: intrinsics and image size shared by all frames.
+        chunk_size: frames rasterised at once (bounds memory).
+        backend: rasteriser backend (see :func:`mimo_core.raster.rasterize`); default: the best available.
+
+    Returns:
+        ``[T,C,H,W]`` feature maps in ``codes``' dtype, on ``vertices_cam``'s device.
+    """
+    if codes.ndim != 2 or not codes.is_floating_point():
+        raise ValueError(f"codes must be a float [V,C] tensor, got {tuple(codes.shape)} {codes.dtype}")
+    if vertices_cam.ndim != 3 or vertices_cam.shape[-1] != 3:
+        raise ValueError(f"vertices_cam must be [T,V,3], got {tuple(vertices_cam.shape)}")
+    if codes.shape[0] != vertices_cam.shape[1]:
+        raise ValueError(
+            f"{codes.shape[0]} vertex codes for a mesh with {vertices_cam.shape[1]} vertices: "
+            "the codes must be made for this body model"
+        )
+    if int(chunk_size) < 1:
+        raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
+    codes = codes.to(vertices_cam.device)
+    maps = []
+    for start in range(0, vertices_cam.shape[0], int(chunk_size)):
+        image, _ = render_attributes(
+            vertices_cam[start:start + int(chunk_size)].float(), faces, codes, camera, backend=backend
+        )
+        maps.append(image.permute(0, 3, 1, 2))
+    return torch.cat(maps)
