@@ -116,14 +116,18 @@ def decode_video(
     device, dtype = _vae_device_dtype(vae)
     scale, shift = _scale_shift(vae)
     total = latents.shape[1]
-    frames = []
+    frames: torch.Tensor | None = None  # filled chunk by chunk: no second full-length copy
     for start in range(0, total, chunk_size):
         z = latents[:, start:start + chunk_size].permute(1, 0, 2, 3).float() / scale + shift
         image = vae.decode(z.to(device=device, dtype=dtype)).sample
-        frames.append(((image.float() + 1) / 2).clamp(0, 1).permute(0, 2, 3, 1).to(latents.device))
+        chunk = ((image.float() + 1) / 2).clamp_(0, 1).permute(0, 2, 3, 1)
+        if frames is None:
+            frames = torch.empty((total, *chunk.shape[1:]), dtype=torch.float32, device=latents.device)
+        frames[start:start + chunk.shape[0]] = chunk
         if progress is not None:
             progress(min(start + chunk_size, total), total)
-    return torch.cat(frames)
+    assert frames is not None
+    return frames
 
 
 FIT_MODES = ("pad", "crop")
