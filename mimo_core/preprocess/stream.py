@@ -86,7 +86,7 @@ def preprocess_video_stream(
                 fill_track_frame(part, i, tracker.update(to_uint8(chunk[i])))
             writer.write(np.repeat(part.masks[..., None], 3, axis=-1))
             lost.extend(done + i for i in part.lost_frames)
-            part.masks = part.masks[:0]  # keep only the small per-frame arrays
+            part.masks = np.zeros((0, h, w), np.float32)  # drop the chunk's masks (a [:0] view would keep them alive)
             parts.append(part)
             done += t
             if progress is not None:

@@ -3,10 +3,16 @@
 The person is picked automatically in the first frame where anyone is found
 (``select="largest"`` | ``"center"`` | an index into the people sorted left to
 right); an optional ``box`` or ``point`` picks them instead, but is never needed.
-From then on each frame is searched in a crop around the predicted box
-(previous box moved by the recent velocity); a detection is the same person when
-its box overlaps the prediction (IoU) or lies close to it with a similar size.
-When the crop fails, the whole frame is searched every ``search_every`` frames
+Until someone is found the whole frame is searched on the first frame and then
+every ``search_every`` frames (a whole-frame search costs several MediaPipe runs).
+From then on the person is followed by MediaPipe's video graph on a square
+window of constant size centred on the predicted box (previous box moved by the
+recent velocity), so that MediaPipe's own frame-to-frame region stays on the
+person and its person detector does not run. A detection is the same person
+when its box overlaps the prediction (IoU) or lies close to it with a similar
+size. When the video graph returns nobody or someone else, the single-image
+graph searches a crop around the prediction; while the person stays lost the
+whole frame is searched every ``search_every`` frames (and the window grows),
 and the candidate closest to the last known box is taken back. Frames where the
 person is not found are listed in ``PersonTrack.lost_frames`` and carry an
 empty mask and NaN box/landmarks (nothing is filled in).
@@ -92,6 +98,10 @@ class _State:
     velocity: np.ndarray = field(default_factory=lambda: np.zeros(2, np.float32))  # px/frame of the centre
     gap: int = 0  # frames since last seen
     started: bool = False
+    window_side: float | None = None  # side of the tracking window (pixels)
+    graph_ok: bool = True  # the video graph follows this person (or nobody), not someone else
+    since_reset: int = 0  # frames since the video graph was last restarted
+    tries: int = 0  # acquisition attempts so far
 
 
 def _centre(box: np.ndarray) -> np.ndarray:
@@ -116,7 +126,12 @@ class PersonTracker:
         max_jump: ...or one whose centre is within ``max_jump`` x the box
             diagonal (growing by 10% per lost frame, up to 2x) and whose height
             is within a factor 2.
-        search_every: while lost, search the full frame every this many frames.
+        search_every: while lost (or before anyone was found), search the full
+            frame every this many frames.
+        window_scale: side of the tracking window relative to the person's box
+            (longer side); re-sized only when the person's size leaves 30-75 % of it.
+        video_mode: follow with MediaPipe's video graph (fast); False searches a
+            crop with the single-image graph on every frame (slower).
     """
 
     def __init__(
@@ -128,7 +143,9 @@ class PersonTracker:
         crop_scale: float = 1.8,
         min_iou: float = 0.2,
         max_jump: float = 0.5,
-        search_every: int = 3,
+        search_every: int = 8,
+        window_scale: float = 2.2,
+        video_mode: bool = True,
     ) -> None:
         if not (select in ("largest", "center") or (isinstance(select, int) and select >= 0)):
             raise ValueError(f"select must be 'largest', 'center' or an index >= 0, got {select!r}")
@@ -141,6 +158,8 @@ class PersonTracker:
         self.min_iou = min_iou
         self.max_jump = max_jump
         self.search_every = max(1, int(search_every))
+        self.window_scale = float(window_scale)
+        self.video_mode = bool(video_mode)
         self._state = _State()
 
     def close(self) -> None:
@@ -159,7 +178,12 @@ class PersonTracker:
         """Track into the next frame. ``frame``: [H,W,3] uint8 RGB. Returns None when lost."""
         st = self._state
         if not st.started:
-            det = self._acquire(frame)
+            det = None
+            if st.tries == 0 or st.gap % self.search_every == 0:
+                det = self._acquire(frame, fine_tiles=st.tries == 0)
+                st.tries += 1
+            if det is not None:
+                self.detector.reset_tracking()  # a shared detector may hold someone else
         else:
             det = self._follow(frame)
         if det is None:
@@ -171,8 +195,8 @@ class PersonTracker:
         st.box, st.gap, st.started = det.box, 0, True
         return det
 
-    def _acquire(self, frame: np.ndarray) -> PersonDetection | None:
-        people = self.detector.find_people(frame, fine_tiles=True)
+    def _acquire(self, frame: np.ndarray, fine_tiles: bool = True) -> PersonDetection | None:
+        people = self.detector.find_people(frame, fine_tiles=fine_tiles)
         if not people:
             return None
         h, w = frame.shape[:2]
@@ -195,7 +219,7 @@ class PersonTracker:
     def _predicted(self) -> np.ndarray:
         st = self._state
         assert st.box is not None
-        shift = st.velocity * (st.gap + 1)
+        shift = st.velocity * min(st.gap + 1, 5)  # do not extrapolate far into a long loss
         return st.box + np.array([shift[0], shift[1], shift[0], shift[1]], np.float32)
 
     def _matches(self, box: np.ndarray, pred: np.ndarray) -> float:
@@ -211,20 +235,47 @@ class PersonTracker:
             return 1.0 - dist / tolerance
         return 0.0
 
+    def _window(self, pred: np.ndarray) -> np.ndarray:
+        """Square tracking window of constant side centred on the prediction (may leave the frame)."""
+        st = self._state
+        size = float(max(pred[2] - pred[0], pred[3] - pred[1], 8.0))
+        if st.window_side is None or not 0.3 <= size / st.window_side <= 0.75:
+            st.window_side = self.window_scale * size
+        side = st.window_side * (1.0 + 0.25 * min(st.gap, 4))
+        cx, cy = _centre(pred)
+        x0, y0 = int(round(cx - side / 2)), int(round(cy - side / 2))
+        s = int(round(side))
+        return np.array([x0, y0, x0 + s, y0 + s], np.int64)
+
     def _follow(self, frame: np.ndarray) -> PersonDetection | None:
         st = self._state
         h, w = frame.shape[:2]
         pred = self._predicted()
-        scale = self.crop_scale * (1.0 + 0.25 * min(st.gap, 4))
-        det = self.detector.detect(frame, expand_box(pred, scale, w, h, square=True))
-        if det is not None and self._matches(det.box, pred) > 0:
-            return det
-        if st.gap % self.search_every:
-            return None
-        people = self.detector.find_people(frame)
-        scored = [(self._matches(p.box, pred), i) for i, p in enumerate(people)]
-        scored = [s for s in scored if s[0] > 0]
-        return people[max(scored)[1]] if scored else None
+        st.since_reset += 1
+        # After a while lost, look around the prediction only every other frame.
+        long_loss = st.gap >= self.search_every and st.gap % 2 == 1
+        if self.video_mode and st.graph_ok and not long_loss:
+            det = self.detector.track(frame, self._window(pred))
+            if det is not None and self._matches(det.box, pred) > 0:
+                return det
+            if det is not None:  # MediaPipe follows someone else: stop using it until ours is found again
+                st.graph_ok = False
+        det = None
+        if (not (self.video_mode and st.graph_ok) or st.gap == 0) and not long_loss:
+            # Search a crop around the prediction from scratch (MediaPipe's detector).
+            scale = self.crop_scale * (1.0 + 0.25 * min(st.gap, 4))
+            det = self.detector.detect(frame, expand_box(pred, scale, w, h, square=True))
+            det = det if det is not None and self._matches(det.box, pred) > 0 else None
+        if det is None and st.gap % self.search_every == 0:
+            people = self.detector.find_people(frame)
+            scored = [(self._matches(p.box, pred), i) for i, p in enumerate(people)]
+            scored = [s for s in scored if s[0] > 0]
+            det = people[max(scored)[1]] if scored else None
+        if det is not None and self.video_mode and not st.graph_ok and st.since_reset >= 30:
+            # Found again without the video graph: restart it (costly, so at most every 30 frames).
+            self.detector.reset_tracking()
+            st.graph_ok, st.since_reset = True, 0
+        return det
 
 
 def track_person(
