@@ -25,3 +25,7 @@ bench: setup
 
 clean:
 	rm -rf .venv .comfyui .cache output test-artifacts .pytest_cache .ruff_cache
+
+.PHONY: default-model
+default-model: setup
+	@$(PY) -m trainer.default_model --out models/mimo-default --minutes 52

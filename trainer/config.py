@@ -119,6 +119,9 @@ class TrainConfig:
     seed: int = 0
     num_workers: int = 0
     log_every: int = 1
+    # PoseGuider widths (one stride-2 stage per width after the first); None = the preset's. Its
+    # downsampling must equal the VAE's: 4 widths for an 8x VAE, 3 for a 4x one (trainer.vae_pretrain).
+    pose_guider_channels: list | None = None
 
     # ---- validation -----------------------------------------------------------------------------------------
     def validate(self, check_paths: bool = True) -> TrainConfig:
@@ -197,6 +200,8 @@ class TrainConfig:
         """Keyword arguments of :class:`~mimo_core.models.PoseGuider` for this preset."""
         width = self.unet_config()["block_out_channels"][0]
         extra = TINY_POSE_GUIDER if self.model == "tiny" else {"block_out_channels": [16, 32, 96, 256]}
+        if self.pose_guider_channels:
+            extra = {"block_out_channels": [int(c) for c in self.pose_guider_channels]}
         return {"embedding_channels": width, "conditioning_channels": 3, **extra}
 
     def motion_config(self) -> MotionModuleConfig:

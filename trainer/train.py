@@ -93,6 +93,14 @@ def _tiny_image_encoder() -> nn.Module:
     return CLIPVisionModelWithProjection(CLIPVisionConfig(**TINY_CLIP_CONFIG))
 
 
+def _vae_init_config(vae: nn.Module) -> dict[str, Any]:
+    """The constructor arguments of an ``AutoencoderKL`` (scaling factor included) for re-export."""
+    from diffusers.models.autoencoders.autoencoder_kl import AutoencoderKL
+
+    keys = set(AutoencoderKL.extract_init_dict(dict(vae.config))[0])
+    return {k: (list(v) if isinstance(v, tuple) else v) for k, v in dict(vae.config).items() if k in keys}
+
+
 def build_frozen_encoders(config: TrainConfig) -> FrozenEncoders:
     """VAE + image encoder: the stage-1 export's (stage 2), local folders (sd15) or seeded random (tiny)."""
     from diffusers.models.autoencoders.autoencoder_kl import AutoencoderKL
@@ -102,7 +110,10 @@ def build_frozen_encoders(config: TrainConfig) -> FrozenEncoders:
     vae_config = None
     if source is not None and (source / "vae.safetensors").is_file():
         vae = load_model(source / "vae.safetensors")
-        vae_config = {k: v for k, v in dict(vae.config).items() if k in TINY_VAE_CONFIG}
+        vae_config = _vae_init_config(vae)
+    elif config.vae_path and str(config.vae_path).endswith(".safetensors"):
+        vae = load_model(config.vae_path)  # a pack-format VAE (e.g. trainer.vae_pretrain): exported with the model
+        vae_config = _vae_init_config(vae)
     elif config.vae_path:
         vae = load_vae_diffusers(config.vae_path)
     else:
