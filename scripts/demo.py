@@ -57,6 +57,10 @@ def model_settings(folder: Path) -> dict:
     return settings
 
 
+# people are found and fitted at this size; generation runs at the model's own resolution
+ANALYSIS_SIDE = 512
+
+
 def main() -> int:
     model_dir = MODELS / DEFAULT_MODEL
     if not (model_dir / "pipeline.json").is_file():
@@ -69,8 +73,9 @@ def main() -> int:
     out_dir.mkdir(exist_ok=True)
     prompt = character_replacement(
         "demo.mp4", "astronaut.png", model=DEFAULT_MODEL, prefix="mimo_demo/replace",
-        max_side=settings["resolution"], frame_stride=2, max_frames=frames, steps=settings["steps"],
+        max_side=ANALYSIS_SIDE, frame_stride=2, max_frames=frames, steps=settings["steps"],
         ref_size=(settings["resolution"], settings["resolution"]),
+        generate_scale=settings["resolution"] / ANALYSIS_SIDE,
     )
     for node in prompt.values():
         if node["class_type"] == "MimoGenerate":

@@ -89,16 +89,38 @@ def preprocess_preview(video: str, prefix: str = "mimo/preprocess", max_side: in
 
 def character_replacement(video: str, character: str, model: str = DEFAULT_MODEL, prefix: str = "mimo/replace",
                           max_side: int = 512, frame_stride: int = 2, max_frames: int = 48, steps: int = 25,
-                          ref_size: tuple[int, int] = (512, 768)) -> dict:
+                          ref_size: tuple[int, int] = (512, 768), generate_scale: float = 1.0) -> dict:
     """Replace the person in a video with the character of a picture: the video is split into
     person / scene / occlusion layers, the scene is inpainted, the character is animated with the
     person's 3D motion over that scene, and the occlusion layer is put back on top. Saves the result
     and a side-by-side video (input | person layer | pose condition | result)."""
     graph = _analyse(video, max_side, frame_stride, max_frames)
     graph["20"] = {"class_type": "LoadImage", "inputs": {"image": character}}
-    graph.update(_generate(21, ["20", 0], ["4", 0], ["6", 0], model, steps, ref_size))
+    pose, scene, occlusion, occlusion_mask = ["4", 0], ["6", 0], ["5", 3], ["5", 4]
+    if generate_scale != 1.0:
+        # analyse at a size where people are found, generate at the model's own size
+        def scaled(node_id: str, image: list) -> list:
+            graph[node_id] = {"class_type": "ImageScaleBy", "inputs": {
+                "image": image, "upscale_method": "area", "scale_by": generate_scale}}
+            return [node_id, 0]
+
+        pose, scene, occlusion = scaled("50", pose), scaled("51", scene), scaled("52", occlusion)
+        graph["53"] = {"class_type": "MaskToImage", "inputs": {"mask": occlusion_mask}}
+        graph["55"] = {"class_type": "ImageToMask", "inputs": {"image": scaled("54", ["53", 0]), "channel": "red"}}
+        occlusion_mask = ["55", 0]
+    silhouette = ["4", 1]
+    if generate_scale != 1.0:
+        graph["56"] = {"class_type": "MaskToImage", "inputs": {"mask": silhouette}}
+        graph["57"] = {"class_type": "ImageToMask", "inputs": {"image": scaled("58", ["56", 0]), "channel": "red"}}
+        silhouette = ["57", 0]
+    graph.update(_generate(21, ["20", 0], pose, scene, model, steps, ref_size))
     # 21 reference, 22 pipeline, 23 identity, 24 generated
-    graph["25"] = {"class_type": "MimoCompositeLayer", "inputs": {"frames": ["24", 0], "layer": ["5", 3], "mask": ["5", 4]}}
+    # keep the generated character inside the (slightly grown) body silhouette, the clean scene elsewhere,
+    # as the official release pastes its generated person region back into the frame
+    graph["59"] = {"class_type": "GrowMask", "inputs": {"mask": silhouette, "expand": 2, "tapered_corners": True}}
+    graph["60"] = {"class_type": "MimoCompositeLayer", "inputs": {"frames": scene, "layer": ["24", 0], "mask": ["59", 0]}}
+    graph["25"] = {"class_type": "MimoCompositeLayer", "inputs": {
+        "frames": ["60", 0], "layer": occlusion, "mask": occlusion_mask}}
     _add_video_output(graph, "26", "27", ["25", 0], ["1", 1], f"{prefix}_result")
     graph["28"] = {"class_type": "MimoSideBySide", "inputs": {
         "video_1": ["1", 0], "video_2": ["5", 1], "video_3": ["4", 0], "video_4": ["25", 0]}}
@@ -210,7 +232,7 @@ WORKFLOWS = {
     ),
     "mimo_character_replacement": (
         "MIMO: replace the person in a video with a character",
-        lambda: character_replacement("demo.mp4", "astronaut.png"),
+        lambda: character_replacement("demo.mp4", "astronaut.png", ref_size=(64, 64), generate_scale=0.125),
     ),
     "mimo_animate_new_scene": (
         "MIMO: animate a character with a video's motion in a new scene",
