@@ -26,7 +26,9 @@ LOAD_AND_SERIALIZE = """async ([api, name, note]) => {
     node.size = [520, 220];
     window.app.graph.add(node);
   }
-  return window.app.graph.serialize();
+  // JSON.stringify drops undefined fields; passed as an object they would arrive as null and the
+  // frontend's workflow schema would reject them on load
+  return JSON.stringify(window.app.graph.serialize());
 }"""
 
 
@@ -44,7 +46,7 @@ def main() -> int:
             for name, (title, build) in WORKFLOWS.items():
                 api = build()
                 (out_api / f"{name}.json").write_text(json.dumps(api, indent=2) + "\n")
-                ui = fe.page.evaluate(LOAD_AND_SERIALIZE, [api, title, NOTES.get(name, "")])
+                ui = json.loads(fe.page.evaluate(LOAD_AND_SERIALIZE, [api, title, NOTES.get(name, "")]))
                 ui.setdefault("extra", {})["mimo"] = {"title": title}
                 (out_ui / f"{name}.json").write_text(json.dumps(ui, indent=2) + "\n")
                 print(f"wrote workflows/{name}.json ({len(ui['nodes'])} nodes)")

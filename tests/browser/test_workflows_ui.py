@@ -23,6 +23,8 @@ LOAD = """async (wf) => {
         count: nodes.length,
         unknown: nodes.filter(n => !types[n.type] || n.has_errors).map(n => n.type),
         missingDialogs: dialogs.filter(t => /missing/i.test(t)),
+        // the frontend validates a loaded workflow against its schema and shows an alert when it fails
+        invalid: /Invalid workflow against/i.test(document.body.innerText),
     };
 }"""
 
@@ -36,6 +38,7 @@ def test_example_workflows_load_without_missing_nodes(frontend, artifacts):
         assert result["count"] == len(workflow["nodes"]), (path.name, result)
         assert result["unknown"] == [], (path.name, result)
         assert result["missingDialogs"] == [], (path.name, result)
+        assert not result["invalid"], f"{path.name} fails the frontend's workflow schema"
         frontend.screenshot(artifacts / f"workflow_{path.stem}.png")
     assert frontend.pack_errors() == [], [e.text for e in frontend.pack_errors()]
 
