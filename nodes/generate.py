@@ -8,6 +8,7 @@ import latent_preview
 import torch
 from comfy_api.latest import io
 
+from mimo_core.pipeline.crops import CropOptions
 from mimo_core.pipeline.mimo import MimoPipeline
 
 from ._common import CATEGORY, Progress, to_intermediate
@@ -64,7 +65,9 @@ class MimoGenerate(io.ComfyNode):
             description=(
                 "Synthesises the character video: the identity animated by the pose video, over the scene "
                 "video (8/12-channel models), with the occluders pasted back on top. Long videos are "
-                "denoised in overlapping context windows. Output has the pose video's size and length."
+                "denoised in overlapping context windows. Output has the pose video's size and length. "
+                "With person_crop, each window is generated on a square crop around the person and pasted "
+                "back over the scene with a feathered edge (the released MIMO's way)."
             ),
             inputs=[
                 Pipeline.Input("pipeline", tooltip="From MIMO Load Pipeline."),
@@ -72,7 +75,8 @@ class MimoGenerate(io.ComfyNode):
                 io.Image.Input("pose", tooltip="Pose render per frame [T,H,W,3] (MIMO Render Pose)."),
                 io.Image.Input("scene", optional=True,
                                tooltip="Inpainted background video, same size and length as the pose "
-                                       "(required by 8- and 12-channel models, refused by 4-channel ones)."),
+                                       "(required by 8- and 12-channel models; refused by 4-channel ones, "
+                                       "except with person_crop, where it is only what the crops are pasted on)."),
                 io.Image.Input("occlusion", optional=True,
                                tooltip="Occlusion layer: what is in front of the person (pasted back on top)."),
                 io.Mask.Input("occlusion_mask", optional=True,
@@ -85,15 +89,28 @@ class MimoGenerate(io.ComfyNode):
                 io.Int.Input("window", default=24, min=1, max=64,
                              tooltip="Frames per context window (MIMO: 24; at most the motion modules' length)."),
                 io.Int.Input("overlap", default=4, min=0, max=63, tooltip="Frames shared by consecutive windows."),
+                io.Boolean.Input("person_crop", default=False, optional=True,
+                                 tooltip="Generate each window on a square crop around the person (from "
+                                         "person_mask, else the pose render's non-black pixels), resized to "
+                                         "crop_size, and paste it back over the scene with a feathered edge, "
+                                         "windows blended linearly. Needs the scene input. Off: whole frames."),
+                io.Int.Input("crop_size", default=768, min=16, max=2048, step=16, optional=True,
+                             tooltip="Side in pixels each person crop is generated at (with person_crop). Must "
+                                     "be a multiple of the model's size multiple (64 for SD1.5-sized models; "
+                                     "the released MIMO generates at 784, about 768)."),
+                io.Mask.Input("person_mask", optional=True,
+                              tooltip="Where the person is, per frame, to place the crops (with person_crop; "
+                                      "e.g. MIMO Track Person). Default: the pose render's non-black pixels."),
             ],
             outputs=[io.Image.Output(display_name="frames", tooltip="[T,H,W,3] generated frames in 0..1.")],
         )
 
     @classmethod
     def execute(cls, pipeline, identity, pose, steps, cfg, seed, window, overlap,
-                scene=None, occlusion=None, occlusion_mask=None) -> io.NodeOutput:
+                scene=None, occlusion=None, occlusion_mask=None, person_crop=False, crop_size=768,
+                person_mask=None) -> io.NodeOutput:
         pose = rgb_frames(pose, "pose")
-        if pose.shape[1] * pose.shape[2] > MAX_GENERATE_PIXELS:
+        if not person_crop and pose.shape[1] * pose.shape[2] > MAX_GENERATE_PIXELS:
             raise ValueError(
                 f"pose is {pose.shape[2]}x{pose.shape[1]} pixels, more than this node generates at once "
                 f"({MAX_GENERATE_PIXELS // 1_000_000} megapixels); load the video with a smaller max_side "
@@ -101,11 +118,18 @@ class MimoGenerate(io.ComfyNode):
             )
         scene = None if scene is None else rgb_frames(scene, "scene")
         occlusion = None if occlusion is None else rgb_frames(occlusion, "occlusion")
-        for name, other in (("scene", scene), ("occlusion", occlusion), ("occlusion_mask", occlusion_mask)):
+        for name, other in (("scene", scene), ("occlusion", occlusion), ("occlusion_mask", occlusion_mask),
+                            ("person_mask", person_mask)):
             check_same_video(pose, other, name, ref_name="pose")
         if occlusion_mask is not None and occlusion is None:
             raise ValueError("occlusion_mask is connected but occlusion is not: connect the occlusion layer too")
+        if person_mask is not None and not person_crop:
+            raise ValueError("person_mask is connected but person_crop is off: the mask only places the "
+                             "person crops, turn person_crop on (or disconnect the mask)")
         model = pipeline.ready()
+        crop = None
+        if person_crop:
+            crop, scene = _crop_options(model, scene, crop_size, person_mask)
         progress, previewer = Progress(steps), _previewer(model)
 
         def on_step(step: int, total: int, x0: torch.Tensor) -> None:
@@ -119,9 +143,30 @@ class MimoGenerate(io.ComfyNode):
             identity, pose.cpu(), None if scene is None else scene.cpu(),
             None if occlusion is None else occlusion.cpu(), None if occlusion_mask is None else occlusion_mask.cpu(),
             steps=steps, guidance=cfg, seed=seed, window=window, overlap=overlap,
-            callback=on_step, cancel_check=mm.throw_exception_if_processing_interrupted,
+            callback=on_step, cancel_check=mm.throw_exception_if_processing_interrupted, crop=crop,
         )
         return io.NodeOutput(to_intermediate(frames))
+
+
+def _crop_options(model: MimoPipeline, scene: torch.Tensor | None, crop_size: int,
+                  person_mask: torch.Tensor | None) -> tuple[CropOptions, torch.Tensor | None]:
+    """The person-crop settings, and the scene to condition on (None for 4-channel models, which only
+    paste onto it)."""
+    multiple = model.size_multiple()
+    if crop_size < multiple or crop_size % multiple:
+        nearest = max(1, round(crop_size / multiple)) * multiple
+        raise ValueError(f"crop_size {crop_size} is not a multiple of {multiple}, the size multiple of "
+                         f"{model.source or 'this pipeline'}; use e.g. {nearest}")
+    if scene is None:
+        raise ValueError("person_crop pastes the generated crops over the scene: connect the scene input "
+                         "(the inpainted background)")
+    mask = None if person_mask is None else person_mask.float().cpu()
+    if mask is not None and not bool((mask > 0.5).any()):
+        raise ValueError("person_mask is empty (no pixel above 0.5 in any frame): connect a mask of the person, "
+                         "or none to place the crops from the pose render")
+    if model.in_channels == 4:
+        return CropOptions(size=int(crop_size), person_mask=mask, base_video=scene.cpu()), None
+    return CropOptions(size=int(crop_size), person_mask=mask), scene
 
 
 NODES = [MimoEncodeIdentity, MimoGenerate]

@@ -4,7 +4,16 @@ Model-agnostic: the sampler takes a ``predict`` closure, so any denoiser fits.
 """
 
 from .context import BLEND_MODES, WindowAccumulator, blend_windows, uniform_windows, window_weights
-from .crops import CropBox, crop_window, feather_mask, paste_windows, window_crop_boxes
+from .crops import (
+    CropBox,
+    CropOptions,
+    WindowPaster,
+    crop_window,
+    feather_mask,
+    mask_boxes,
+    paste_windows,
+    window_crop_boxes,
+)
 from .mimo import IN_CHANNEL_MODES, MimoPipeline, SamplerSettings
 from .mimo_io import load_official_pipeline, load_pipeline, load_pipeline_any, save_pipeline
 from .predict import make_predict
@@ -22,12 +31,14 @@ __all__ = [
     "load_pipeline_any",
     "save_pipeline",
     "CropBox",
+    "CropOptions",
     "FitInfo",
     "PredictFn",
     "SCHEDULERS",
     "SamplingCancelled",
     "WindowAccumulator",
     "WindowConfig",
+    "WindowPaster",
     "blend_windows",
     "crop_window",
     "decode_video",
@@ -37,6 +48,7 @@ __all__ = [
     "initial_noise",
     "make_predict",
     "make_scheduler",
+    "mask_boxes",
     "paste_windows",
     "restore_size",
     "sample_video",

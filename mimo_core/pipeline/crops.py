@@ -10,7 +10,12 @@ module does the geometry with plain tensor ops:
    released), side rounded up to a multiple of 16, moved inside the frame when it fits.
 2. :func:`crop_window`: cut a window's frames to its box and resize to the generation size.
 3. :func:`paste_windows`: resize the generated crops back, composite them over the base
-   video with :func:`feather_mask`, and blend windows with the ``"linear"`` context weights.
+   video with :func:`feather_mask`, and blend windows with the ``"linear"`` context weights
+   (:class:`WindowPaster` does the same one window at a time).
+
+:func:`mask_boxes` turns a person mask (or any per-frame foreground) into the per-frame
+boxes, and :class:`CropOptions` holds the settings
+:meth:`~mimo_core.pipeline.mimo.MimoPipeline.generate` takes to run this flow.
 
 Boxes are ``(x0, y0, x1, y1)`` in pixels, ``x1``/``y1`` exclusive; frames are
 ``[T, H, W, C]`` floats (0..1 for images).
@@ -47,6 +52,74 @@ class CropBox:
     def in_frame(self, height: int, width: int) -> tuple[int, int, int, int]:
         """The part inside a ``height x width`` frame as ``(x0, y0, x1, y1)``, clamped."""
         return max(self.x0, 0), max(self.y0, 0), min(self.x1, width), min(self.y1, height)
+
+
+@dataclass(frozen=True, eq=False)
+class CropOptions:
+    """Per-window person crops for :meth:`~mimo_core.pipeline.mimo.MimoPipeline.generate`.
+
+    Attributes:
+        size: generation side in pixels; every window is sampled at ``size x size``. Must be a
+            multiple of the pipeline's :meth:`~mimo_core.pipeline.mimo.MimoPipeline.size_multiple`
+            (the released MIMO generates at 784; 768 is the nearest multiple of 64).
+        person_mask: ``[T, H, W]`` where the person is (> 0.5), like the pose video. Default:
+            the pose video's non-background pixels (any channel above ``pose_threshold``).
+        person_boxes: ``[T, 4]`` person boxes ``(x0, y0, x1, y1)`` in pixels instead of a mask
+            (a NaN or zero-area row: no person in that frame).
+        base_video: ``[T, H, W, 3]`` what shows outside the crops. Default: the scene video
+            (required for 4-channel pipelines, which take no scene).
+        margin: box growth on each side as a fraction of the person's ``(width, height)``.
+        feather: paste-mask ramp width in frame pixels.
+        blend: how windows sharing frames are mixed when pasted (MIMO: ``"linear"``).
+        pose_threshold: pose pixels brighter than this (any channel, 0..1) count as the person.
+    """
+
+    size: int = 768
+    person_mask: torch.Tensor | None = None
+    person_boxes: torch.Tensor | None = None
+    base_video: torch.Tensor | None = None
+    margin: tuple[float, float] = (0.05, 0.10)
+    feather: int = 16
+    blend: str = "linear"
+    pose_threshold: float = 0.02
+
+
+def mask_boxes(mask: torch.Tensor, threshold: float = 0.5, chunk_size: int = 32) -> torch.Tensor:
+    """Bounding box of ``mask > threshold`` per frame.
+
+    Args:
+        mask: ``[T, H, W]`` (any real dtype), or ``[T, H, W, C]`` where a pixel is foreground when
+            any channel is above ``threshold`` (e.g. a pose render on black).
+        threshold: values above it are foreground.
+        chunk_size: frames looked at a time (bounds memory for long videos).
+
+    Returns:
+        ``[T, 4]`` float32 ``(x0, y0, x1, y1)`` in pixels, ``x1``/``y1`` exclusive; NaN rows for
+        frames with no foreground.
+    """
+    if mask.dim() not in (3, 4):
+        raise ValueError(f"mask must be [T,H,W] or [T,H,W,C], got shape {tuple(mask.shape)}")
+    frames, height, width = mask.shape[:3]
+    out = torch.full((frames, 4), float("nan"), dtype=torch.float32)
+    xs = torch.arange(width, dtype=torch.float32)
+    ys = torch.arange(height, dtype=torch.float32)
+    step = max(1, int(chunk_size))
+    for start in range(0, frames, step):
+        fg = (mask[start:start + step] > threshold).cpu()
+        if fg.dim() == 4:
+            fg = fg.any(dim=-1)
+        cols, rows = fg.any(dim=1), fg.any(dim=2)  # [t, W], [t, H]
+        found = cols.any(dim=1)
+        if not bool(found.any()):
+            continue
+        inf = torch.tensor(float("inf"))
+        x0 = torch.where(cols, xs, inf).amin(dim=1)
+        x1 = torch.where(cols, xs, -inf).amax(dim=1) + 1
+        y0 = torch.where(rows, ys, inf).amin(dim=1)
+        y1 = torch.where(rows, ys, -inf).amax(dim=1) + 1
+        boxes = torch.stack([x0, y0, x1, y1], dim=1)
+        out[start:start + step][found] = boxes[found]
+    return out
 
 
 def _valid_boxes(boxes: torch.Tensor) -> torch.Tensor:
@@ -187,6 +260,72 @@ def feather_mask(box: CropBox, frame_size: tuple[int, int], feather: int = 16,
     return torch.minimum(axis(box.y0, box.y1, height)[:, None], axis(box.x0, box.x1, width)[None, :])
 
 
+class WindowPaster:
+    """Pastes generated window crops into full frames one window at a time.
+
+    The streaming form of :func:`paste_windows` (same arguments, same result): memory is the
+    base video and one output video, whatever the number of windows, so windows can be
+    pasted as soon as they are decoded. Pixels no crop reaches keep the base's values exactly.
+    """
+
+    def __init__(
+        self,
+        base: torch.Tensor,
+        windows: Sequence[Sequence[int]],
+        boxes: Sequence[CropBox],
+        *,
+        feather: int = 16,
+        blend: str = "linear",
+        mode: str = "bilinear",
+    ) -> None:
+        if base.dim() != 4:
+            raise ValueError(f"base must be [T,H,W,C], got shape {tuple(base.shape)}")
+        if len(windows) != len(boxes):
+            raise ValueError(f"got {len(windows)} windows and {len(boxes)} boxes; expected equal counts")
+        if feather < 0:
+            raise ValueError(f"feather must be >= 0 pixels, got {feather}")
+        self.base = base.float()
+        self.windows = [[int(f) for f in win] for win in windows]
+        self.boxes = list(boxes)
+        self.weights = window_weights(self.windows, base.shape[0], blend)
+        self.feather, self.mode = int(feather), mode
+        self.out = self.base.clone()
+        self.pasted = [False] * len(self.windows)
+
+    def add(self, index: int, crop: torch.Tensor) -> None:
+        """Paste window ``index``'s generated frames ``[len(window), S, S, C]`` (any square size S)."""
+        if not 0 <= index < len(self.windows):
+            raise ValueError(f"window index {index} is outside 0..{len(self.windows) - 1}")
+        if self.pasted[index]:
+            raise ValueError(f"window {index} was already pasted")
+        win, box, weight = self.windows[index], self.boxes[index], self.weights[index]
+        _, height, width, channels = self.base.shape
+        if crop.dim() != 4 or crop.shape[0] != len(win) or crop.shape[1] != crop.shape[2] or crop.shape[3] != channels:
+            raise ValueError(
+                f"crop shape {tuple(crop.shape)} does not fit a window of {len(win)} frames: expected "
+                f"[{len(win)}, S, S, {channels}]"
+            )
+        device = self.base.device
+        fx0, fy0, fx1, fy1 = box.in_frame(height, width)
+        if fx1 > fx0 and fy1 > fy0:
+            # out starts as the base; each window adds weight * m * (crop - base), so what no crop
+            # reaches stays the base bit for bit
+            idx = torch.as_tensor(win, device=device)
+            full = _resize(crop.float().to(device).permute(0, 3, 1, 2), box.size, self.mode).permute(0, 2, 3, 1)
+            gen = full[:, fy0 - box.y0:fy1 - box.y0, fx0 - box.x0:fx1 - box.x0]
+            m = feather_mask(box, (height, width), self.feather, device)[fy0:fy1, fx0:fx1, None]
+            delta = (gen - self.base[idx, fy0:fy1, fx0:fx1]) * m * weight.to(device).view(-1, 1, 1, 1)
+            self.out[:, fy0:fy1, fx0:fx1].index_add_(0, idx, delta)
+        self.pasted[index] = True
+
+    def result(self) -> torch.Tensor:
+        """``[T, H, W, C]`` float32, once every window is pasted."""
+        missing = [k for k, done in enumerate(self.pasted) if not done]
+        if missing:
+            raise ValueError(f"windows {missing[:10]} are not pasted yet")
+        return self.out
+
+
 def paste_windows(
     base: torch.Tensor,
     crops: Sequence[torch.Tensor],
@@ -214,24 +353,7 @@ def paste_windows(
         raise ValueError(f"base must be [T,H,W,C], got shape {tuple(base.shape)}")
     if not len(crops) == len(windows) == len(boxes):
         raise ValueError(f"got {len(crops)} crops, {len(windows)} windows and {len(boxes)} boxes; expected equal counts")
-    num_frames, height, width, channels = base.shape
-    weights = window_weights(windows, num_frames, blend)
-    base = base.float()
-    out = torch.zeros_like(base)
-    for crop, win, box, weight in zip(crops, windows, boxes, weights, strict=True):
-        if crop.dim() != 4 or crop.shape[0] != len(win) or crop.shape[1] != crop.shape[2] or crop.shape[3] != channels:
-            raise ValueError(
-                f"crop shape {tuple(crop.shape)} does not fit a window of {len(win)} frames: expected "
-                f"[{len(win)}, S, S, {channels}]"
-            )
-        idx = torch.as_tensor(list(win), device=base.device)
-        fx0, fy0, fx1, fy1 = box.in_frame(height, width)
-        frames = base[idx].clone()
-        if fx1 > fx0 and fy1 > fy0:
-            full = _resize(crop.float().to(base.device).permute(0, 3, 1, 2), box.size, mode).permute(0, 2, 3, 1)
-            gen = full[:, fy0 - box.y0:fy1 - box.y0, fx0 - box.x0:fx1 - box.x0]
-            m = feather_mask(box, (height, width), feather, base.device)[fy0:fy1, fx0:fx1, None]
-            region = frames[:, fy0:fy1, fx0:fx1]
-            frames[:, fy0:fy1, fx0:fx1] = region + (gen - region) * m
-        out.index_add_(0, idx, frames * weight.to(base.device).view(-1, 1, 1, 1))
-    return out
+    paster = WindowPaster(base, windows, boxes, feather=feather, blend=blend, mode=mode)
+    for k, crop in enumerate(crops):
+        paster.add(k, crop)
+    return paster.result()

@@ -14,10 +14,19 @@ inference does:
    ``conv_in``; the unconditional branch has no reference attention
    (:func:`~mimo_core.models.reference.cfg_reference_mask`);
 5. VAE decode, and the occluders pasted back on top where an occlusion mask is given.
+
+With ``crop=CropOptions(...)`` it follows the released MIMO's person-region flow instead
+(:mod:`~mimo_core.pipeline.crops`): per context window, a square box around the person in
+that window's frames; the window's pose / scene / occlusion frames cut to it and resized to
+``crop.size``; the window sampled on its own at that size (all windows take their starting
+noise from one seeded ``[1, 4, T, h, w]`` draw); the decoded window resized back and pasted
+over the scene (or ``crop.base_video``) with a feathered mask, windows blended linearly over
+their shared frames.
 """
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -28,8 +37,10 @@ from torch import nn
 from ..identity import Identity, encode_identity
 from ..models.reference import ReferenceNet, cfg_reference_mask
 from ..models.video_unet import VideoUNet
+from .context import BLEND_MODES
+from .crops import CropBox, CropOptions, WindowPaster, crop_window, mask_boxes, window_crop_boxes
 from .predict import make_predict
-from .sampler import WindowConfig, sample_video
+from .sampler import WindowConfig, initial_noise, sample_video
 from .schedulers import make_scheduler
 from .vae import decode_video, encode_video, fit_to_multiple, restore_size, vae_downscale
 
@@ -142,6 +153,7 @@ class MimoPipeline:
         vae_chunk: int = 8,
         callback: StepCallback | None = None,
         cancel_check: Callable[[], object] | None = None,
+        crop: CropOptions | None = None,
     ) -> torch.Tensor:
         """Synthesise the character video.
 
@@ -154,11 +166,16 @@ class MimoPipeline:
                 pasted back on top of the result; a 12-channel UNet also sees their latents.
             steps, guidance, seed: sampling steps, CFG scale (1 = no unconditional pass), noise seed.
             window, overlap: context windows in frames (MIMO: 24, 4); window <= motion table length.
-            blend: how overlapping windows are blended (``"average"``, ``"linear"``, ``"pyramid"``).
+            blend: how overlapping windows' predictions are blended in latent space (``"average"``,
+                ``"linear"``, ``"pyramid"``); with ``crop`` windows are sampled apart and
+                ``crop.blend`` mixes their pixels instead.
             vae_chunk: frames per VAE call.
-            callback: ``callback(step, total, x0_latents)`` after each sampling step.
+            callback: ``callback(step, total, x0_latents)`` after each sampling step; with ``crop``
+                ``total`` is windows x steps and ``x0_latents`` covers the current window's frames.
             cancel_check: called before each window; truthy or raising stops with that error
                 (:class:`~mimo_core.pipeline.sampler.SamplingCancelled` for truthy).
+            crop: generate each window on a square crop around the person and paste it back
+                (:class:`~mimo_core.pipeline.crops.CropOptions`); None generates whole frames.
 
         Returns:
             ``[T,H,W,3]`` float32 frames in 0..1 on the CPU, same size as ``pose_video``.
@@ -176,7 +193,16 @@ class MimoPipeline:
                 raise ValueError("occlusion_mask was given without occlusion_video (the pixels to paste back)")
         self._check_scene(scene_video)
         window = self._check_window(window, frames)
+        if crop is not None:
+            crop_size, base, boxes = self._check_crop(crop, pose_video, scene_video)
         identity = reference if isinstance(reference, Identity) else self.encode_identity(reference)
+        if crop is not None:
+            video = self._generate_cropped(
+                identity, pose_video, scene_video, occlusion_video, occlusion_mask, crop, crop_size, base, boxes,
+                steps=steps, guidance=guidance, seed=seed, window=window, overlap=overlap, vae_chunk=vae_chunk,
+                callback=callback, cancel_check=cancel_check,
+            )
+            return self._paste_occluders(video, occlusion_video, occlusion_mask)
 
         multiple = self.size_multiple()
         pose_fit, fit = fit_to_multiple(pose_video.float().cpu(), multiple)
@@ -196,12 +222,106 @@ class MimoPipeline:
             callback=callback, cancel_check=cancel_check,
         )
         video = restore_size(decode_video(self.vae, latents, vae_chunk).cpu(), fit)
+        return self._paste_occluders(video, occlusion_video, occlusion_mask)
+
+    def _generate_cropped(
+        self, identity: Identity, pose_video: torch.Tensor, scene_video: torch.Tensor | None,
+        occlusion_video: torch.Tensor | None, occlusion_mask: torch.Tensor | None, crop: CropOptions,
+        size: int, base: torch.Tensor, boxes: torch.Tensor, *, steps: int, guidance: float, seed: int,
+        window: int, overlap: int, vae_chunk: int, callback: StepCallback | None,
+        cancel_check: Callable[[], object] | None,
+    ) -> torch.Tensor:
+        """The person-crop flow (see the module docstring); ``[T,H,W,3]`` before the occluders go on top."""
+        frames, height, width = pose_video.shape[:3]
+        config = WindowConfig(window, min(overlap, window - 1) if window > 1 else 0)
+        windows = config.windows(frames)
+        crop_boxes = window_crop_boxes(boxes, windows, (height, width), margin=crop.margin)
+        paster = WindowPaster(base.float().cpu(), windows, crop_boxes, feather=crop.feather, blend=crop.blend)
+
+        multiple = self.size_multiple()
+        factor = vae_downscale(self.vae)
+        latent_channels = int(self.vae.config.latent_channels)
+        features = identity.reference_features(self.vae, self.reference_net, size, size)
+        # one stream: the starting noise of every window, then any stochastic scheduler steps in window order
+        generator = torch.Generator("cpu").manual_seed(int(seed))
+        noise = initial_noise((1, latent_channels, frames, size // factor, size // factor), generator=generator)
+        for k, (win, box) in enumerate(zip(windows, crop_boxes, strict=True)):
+            pose = self._crop(pose_video, win, box, size)
+            scene = None if scene_video is None else self._crop(scene_video, win, box, size)
+            occlusion = None if occlusion_video is None else self._crop(occlusion_video, win, box, size)
+            mask = None if occlusion_mask is None else self._crop(occlusion_mask[..., None], win, box, size)[..., 0]
+            cond_latents = self._condition_latents(scene, occlusion, mask, multiple, vae_chunk)
+            del scene, occlusion, mask
+            model_fn = self._model_fn(identity.clip_embeds, features, pose.permute(3, 0, 1, 2)[None])
+            predict = make_predict(model_fn, cond_latents, batch_cfg=True)
+            latents = sample_video(
+                predict, self.sampler.make(steps, device=self.device), noise=noise[:, :, win],
+                windows=[list(range(len(win)))], guidance_scale=guidance, generator=generator,
+                device=self.device, dtype=self.dtype, callback=_window_progress(callback, k, len(windows)),
+                cancel_check=cancel_check,
+            )
+            del predict, model_fn, cond_latents, pose
+            paster.add(k, decode_video(self.vae, latents, vae_chunk).cpu())
+            del latents
+        return paster.result()
+
+    # ---- helpers ------------------------------------------------------------------------------------------
+    @staticmethod
+    def _paste_occluders(video: torch.Tensor, occlusion_video: torch.Tensor | None,
+                         occlusion_mask: torch.Tensor | None) -> torch.Tensor:
         if occlusion_mask is not None:
             mask = occlusion_mask.float().cpu().clamp(0, 1)[..., None]
             video = video * (1 - mask) + occlusion_video.float().cpu() * mask
         return video.clamp(0, 1)
 
-    # ---- helpers ------------------------------------------------------------------------------------------
+    @staticmethod
+    def _crop(video: torch.Tensor, frames: list[int], box: CropBox, size: int) -> torch.Tensor:
+        """One window's frames of ``video`` ``[T,H,W,C]`` cut to ``box`` and resized to ``size``, on the CPU."""
+        return crop_window(video[frames].float().cpu(), box, size)
+
+    def _check_crop(self, crop: CropOptions, pose_video: torch.Tensor,
+                    scene_video: torch.Tensor | None) -> tuple[int, torch.Tensor, torch.Tensor]:
+        """Validate ``crop``; returns the generation size, the video to paste onto and per-frame person boxes."""
+        if not isinstance(crop, CropOptions):
+            raise ValueError(f"crop must be a CropOptions or None, got {type(crop).__name__}")
+        frames, height, width = pose_video.shape[:3]
+        multiple = self.size_multiple()
+        size = crop.size
+        if isinstance(size, bool) or not isinstance(size, numbers.Integral) or size < multiple or size % multiple:
+            raise ValueError(f"crop size (CropOptions.size) must be a positive multiple of {multiple} (the "
+                             f"model's size multiple), got {size!r}")
+        size = int(size)
+        if crop.blend not in BLEND_MODES:
+            raise ValueError(f"crop blend (CropOptions.blend) {crop.blend!r} is unknown; expected one of {BLEND_MODES}")
+        if int(crop.feather) < 0:
+            raise ValueError(f"crop feather (CropOptions.feather) must be >= 0 pixels, got {crop.feather}")
+        if crop.person_mask is not None and crop.person_boxes is not None:
+            raise ValueError("CropOptions takes person_mask or person_boxes, not both")
+        base = crop.base_video if crop.base_video is not None else scene_video
+        if base is None:
+            raise ValueError("person crops are pasted onto the scene video: give scene_video or "
+                             "CropOptions.base_video (4-channel pipelines take no scene_video)")
+        if crop.base_video is not None:
+            _check_video("CropOptions.base_video", crop.base_video, frames, height, width, 3)
+        if crop.person_boxes is not None:
+            boxes = crop.person_boxes
+            if boxes.ndim != 2 or tuple(boxes.shape) != (frames, 4):
+                raise ValueError(f"CropOptions.person_boxes must be [T,4] = [{frames}, 4] (x0, y0, x1, y1) per "
+                                 f"pose frame, got shape {tuple(boxes.shape)}")
+            boxes = boxes.float().cpu()
+            valid = torch.isfinite(boxes).all(dim=1) & (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])
+            if not bool(valid.any()):
+                raise ValueError("CropOptions.person_boxes has no box with an area in any frame")
+        elif crop.person_mask is not None:
+            _check_video("CropOptions.person_mask", crop.person_mask[..., None], frames, height, width, 1)
+            boxes = mask_boxes(crop.person_mask)
+            if not bool(torch.isfinite(boxes).all(dim=1).any()):
+                raise ValueError("CropOptions.person_mask is empty (no value above 0.5 in any frame); "
+                                 "give a mask of the person, or none to use the pose video")
+        else:  # the pose render's non-background pixels (black background)
+            boxes = mask_boxes(pose_video, threshold=float(crop.pose_threshold))
+        return size, base, boxes
+
     def _check_scene(self, scene_video: torch.Tensor | None) -> None:
         if self.in_channels == 4 and scene_video is not None:
             raise ValueError(f"{self.source or 'this pipeline'}: the UNet takes 4 input channels (no scene "
@@ -257,3 +377,14 @@ class MimoPipeline:
                              reference=features if conditional else None)
 
         return model_fn
+
+
+def _window_progress(callback: StepCallback | None, index: int, count: int) -> StepCallback | None:
+    """The sampler callback of window ``index`` of ``count``: steps counted over all windows."""
+    if callback is None:
+        return None
+
+    def on_step(step: int, total: int, x0: torch.Tensor) -> None:
+        callback(index * total + step, count * total, x0)
+
+    return on_step

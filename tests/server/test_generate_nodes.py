@@ -63,6 +63,21 @@ def test_generate_video_with_progress(server, inputs):
     assert steps and steps[-1]["value"] == steps[-1]["max"] == 2, result.progress
 
 
+def test_generate_with_person_crops(server, inputs):
+    """person_crop on: windows generated at crop_size, pasted back into full frames; progress over all windows."""
+    prompt = generate_prompt(inputs, frames=6)
+    prompt["6"]["inputs"].update(person_crop=True, crop_size=32)
+    prompt["7"]["inputs"]["filename_prefix"] = "mimo_generated_crop"
+    result = server.run(prompt, timeout=600)
+    assert result.status == "success", result.describe()
+    frames = [np.asarray(Image.open(io.BytesIO(server.fetch_output(item))).convert("RGB"))
+              for item in result.outputs["7"]["images"]]
+    assert len(frames) == 6 and frames[0].shape == (36, 64, 3)  # full frames, not crops
+    steps = [p for p in result.progress if p.get("node") == "6"]
+    # 6 frames in windows of 4 sharing 1: 2 windows, sampled one after another, 2 steps each
+    assert steps and steps[-1]["value"] == steps[-1]["max"] == 4, result.progress
+
+
 def test_missing_model_is_rejected_with_its_name(server, inputs):
     from tests.harness.comfy import PromptRejected
 
