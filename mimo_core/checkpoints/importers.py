@@ -2,7 +2,8 @@
 
 * SD1.5 UNet from a diffusers folder (``unet/config.json`` + ``diffusion_pytorch_model.{safetensors,bin}``)
   or from an original single-file SD checkpoint (:mod:`.sd_single_file`).
-* sd-vae-ft-mse: a diffusers ``AutoencoderKL`` folder.
+* sd-vae-ft-mse: a diffusers ``AutoencoderKL`` folder, its original single file, or the VAE inside a
+  single-file SD checkpoint (:func:`load_vae`).
 * AnimateDiff ``mm_sd_v15_v2.ckpt`` and the ``motion_module.pth`` of Moore-AnimateAnyone / Champ / MIMO.
 * The four (or more) ``.pth`` files of Moore-AnimateAnyone, Champ and the official MIMO release:
   ``denoising_unet.pth``, ``reference_unet.pth``, ``motion_module.pth``, ``pose_guider.pth`` (Moore, MIMO) or
@@ -32,7 +33,8 @@ from ..models.video_unet import (
     MOTION_KEY,
     SD15_UNET_CONFIG,
     VideoUNet,
-    expand_conv_in,
+    check_conv_in_kind,
+    fit_conv_in,
     split_motion_state_dict,
 )
 from .state_dict_io import load_exact, read_state_dict
@@ -94,6 +96,18 @@ def load_vae_diffusers(folder: str | Path) -> nn.Module:
     return vae.eval()
 
 
+def load_vae(source: str | Path, config: Mapping[str, Any] | None = None) -> nn.Module:
+    """A VAE from a diffusers folder, a standalone LDM VAE file (sd-vae-ft-mse ``.safetensors``/``.ckpt``) or
+    a single-file SD checkpoint (its ``first_stage_model.*``); ``config`` overrides a single file's inferred
+    architecture. Returns an ``AutoencoderKL`` in eval mode."""
+    source = Path(source)
+    if source.is_dir():
+        return load_vae_diffusers(source)
+    from .sd_single_file import load_single_file_vae
+
+    return load_single_file_vae(source, config)
+
+
 # ---- motion modules ----------------------------------------------------------------------------------------
 def read_motion_module(path: str | Path) -> dict[str, torch.Tensor]:
     """Motion-module tensors of an AnimateDiff ``.ckpt`` / ``motion_module.pth`` (wrappers removed)."""
@@ -132,25 +146,30 @@ def build_video_unet(
     unet_config: Mapping[str, Any] | None = None,
     in_channels: int | None = None,
     motion_config: MotionModuleConfig | None = None,
+    conv_in_kind: str | None = None,
 ) -> VideoUNet:
     """Assemble a :class:`VideoUNet` from a 2D UNet state dict (+ motion-module tensors).
 
     ``in_channels`` defaults to the file's ``conv_in`` width; a larger value zero-expands ``conv_in``
-    (SD1.5 -> 8 or 12 channels). Motion tensors inside ``unet_state_dict`` are used unless
-    ``motion_state_dict`` is given. Every tensor of the result must be covered (strict).
+    (SD1.5 -> 8 or 12 channels). ``conv_in_kind`` defaults to the file's (``"3d"`` for a 5-D ``conv_in``
+    weight, else ``"2d"``); ``"3d"`` with a 2D weight puts it in the centre temporal slice
+    (:func:`~mimo_core.models.video_unet.fit_conv_in`). Motion tensors inside ``unet_state_dict`` are used
+    unless ``motion_state_dict`` is given. Every tensor of the result must be covered (strict).
     """
     spatial, embedded_motion = split_motion_state_dict(unet_state_dict)
     motion = dict(motion_state_dict) if motion_state_dict is not None else embedded_motion
     if "conv_in.weight" not in spatial:
         raise ValueError("UNet state dict has no conv_in.weight; is this a denoising UNet checkpoint?")
-    file_channels = spatial["conv_in.weight"].shape[1]
-    in_channels = file_channels if in_channels is None else in_channels
-    spatial["conv_in.weight"] = expand_conv_in(spatial["conv_in.weight"], in_channels)
+    weight = spatial["conv_in.weight"]
+    in_channels = weight.shape[1] if in_channels is None else in_channels
+    if conv_in_kind is None:
+        conv_in_kind = "3d" if weight.ndim == 5 else "2d"
+    spatial["conv_in.weight"] = fit_conv_in(weight, in_channels, check_conv_in_kind(conv_in_kind))
     config = dict(SD15_UNET_CONFIG if unet_config is None else unet_config)
     config["in_channels"] = in_channels
     mm_config = infer_motion_config(motion, motion_config) if motion else None
     with torch.device("meta"):
-        unet = VideoUNet(config, mm_config)
+        unet = VideoUNet(config, mm_config, conv_in_kind=conv_in_kind)
     _load_into_meta(unet, {**spatial, **motion}, "denoising UNet + motion module weights")
     return unet
 
@@ -286,10 +305,13 @@ def video_unet_from_sd15(
     motion_module: str | Path | None = None,
     in_channels: int = 4,
     motion_config: MotionModuleConfig | None = None,
+    conv_in_kind: str = "2d",
 ) -> VideoUNet:
     """Stage-1/2 training start point: SD1.5 UNet weights (+ AnimateDiff motion module), ``conv_in`` zero-expanded.
 
     ``unet_source``: a diffusers folder (root or ``unet/``) or an original single-file ``.safetensors``/``.ckpt``.
+    ``conv_in_kind="3d"``: the paper's temporal fusion conv, the SD1.5 kernel in its centre frame (see
+    :data:`~mimo_core.models.video_unet.INPUT_LAYOUTS`, e.g. ``**input_layout("paper")``).
     """
     source = Path(unet_source)
     if source.is_dir():
@@ -301,9 +323,14 @@ def video_unet_from_sd15(
     motion = read_motion_module(motion_module) if motion_module is not None else None
     if motion is None and motion_config is not None:
         config["in_channels"] = in_channels
-        unet = VideoUNet(config, motion_config)
+        unet = VideoUNet(config, motion_config, conv_in_kind=conv_in_kind)
         unet.load_unet2d_state_dict(state_dict)
         return unet
     return build_video_unet(
-        state_dict, motion, unet_config=config, in_channels=in_channels, motion_config=motion_config
+        state_dict,
+        motion,
+        unet_config=config,
+        in_channels=in_channels,
+        motion_config=motion_config,
+        conv_in_kind=conv_in_kind,
     )

@@ -2,6 +2,11 @@
 
 Metadata: ``{"format": "mimo-pack", "format_version": "1", "kind": <kind>, "config": <json>}``; the config is
 enough to rebuild the module (:data:`BUILDERS`), the tensors are its full ``state_dict()``.
+
+A Champ guidance-encoder set (:class:`~mimo_core.models.pose_encoders.GuidanceEncoderSet` of
+:class:`~mimo_core.models.pose_encoders.ChampGuidanceEncoder`) is one file of kind ``champ_guidance_set``:
+config ``{"guidance_types": [...], "encoders": {<type>: <ChampGuidanceEncoder kwargs>}}``, tensors
+``encoders.<type>.*`` (:func:`save_champ_guidance_set`, :func:`champ_guidance_set_config`).
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from ..models.pose_encoders import ChampGuidanceEncoder, PaperPoseEncoder, PoseGuider
+from ..models.pose_encoders import ChampGuidanceEncoder, GuidanceEncoderSet, PaperPoseEncoder, PoseGuider
 from ..models.reference import ReferenceNet
 from ..models.vertex_codes import VertexCodes
 from ..models.video_unet import VideoUNet
@@ -32,6 +37,42 @@ def _build_vae(config: Mapping[str, Any]) -> nn.Module:
     return AutoencoderKL(**config)
 
 
+def champ_guidance_encoder_config(encoder: ChampGuidanceEncoder) -> dict[str, Any]:
+    """The :class:`ChampGuidanceEncoder` keyword arguments that rebuild ``encoder`` (read from its layers)."""
+    if not isinstance(encoder, ChampGuidanceEncoder):
+        raise TypeError(f"expected a ChampGuidanceEncoder, got {type(encoder).__name__}")
+    widths = [encoder.conv_in.out_channels] + [block.out_channels for block in encoder.blocks[1::2]]
+    return {
+        "embedding_channels": int(encoder.conv_out.out_channels),
+        "conditioning_channels": int(encoder.conv_in.in_channels),
+        "block_out_channels": [int(w) for w in widths],
+        "attention_heads": int(encoder.guidance_attention.config.num_attention_heads),
+    }
+
+
+def champ_guidance_set_config(encoders: GuidanceEncoderSet) -> dict[str, Any]:
+    """Config of a Champ guidance-encoder set: its guidance types (summation order) and each encoder's config."""
+    if not isinstance(encoders, GuidanceEncoderSet):
+        raise TypeError(f"expected a GuidanceEncoderSet, got {type(encoders).__name__}")
+    names = list(encoders.encoders)
+    return {
+        "guidance_types": names,
+        "encoders": {name: champ_guidance_encoder_config(encoders.encoders[name]) for name in names},
+    }
+
+
+def _build_champ_guidance_set(config: Mapping[str, Any]) -> GuidanceEncoderSet:
+    types = list(config.get("guidance_types") or [])
+    encoders = config.get("encoders") or {}
+    missing = [name for name in types if name not in encoders]
+    if not types or missing or set(encoders) - set(types):
+        raise ValueError(
+            f"champ_guidance_set config needs a non-empty 'guidance_types' list and one 'encoders' entry per "
+            f"type: types {types}, encoders {sorted(encoders)}"
+        )
+    return GuidanceEncoderSet({name: ChampGuidanceEncoder(**encoders[name]) for name in types})
+
+
 #: kind -> function building a randomly initialised module from its config
 BUILDERS: dict[str, Callable[[Mapping[str, Any]], nn.Module]] = {
     "video_unet": VideoUNet.from_video_config,
@@ -39,6 +80,7 @@ BUILDERS: dict[str, Callable[[Mapping[str, Any]], nn.Module]] = {
     "pose_guider": lambda config: PoseGuider(**config),
     "paper_pose_encoder": lambda config: PaperPoseEncoder(**config),
     "champ_guidance_encoder": lambda config: ChampGuidanceEncoder(**config),
+    "champ_guidance_set": _build_champ_guidance_set,
     "vertex_codes": lambda config: VertexCodes(**config),
     "vae": _build_vae,
 }
@@ -57,6 +99,11 @@ def save_model(module: nn.Module, path: str | Path, kind: str, config: Mapping[s
     }
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     save_file(tensors, str(path), metadata=metadata)
+
+
+def save_champ_guidance_set(encoders: GuidanceEncoderSet, path: str | Path) -> None:
+    """Write a Champ guidance-encoder set (e.g. from ``load_champ_guidance_encoders``) as one pack file."""
+    save_model(encoders, path, "champ_guidance_set", champ_guidance_set_config(encoders))
 
 
 def read_header(path: str | Path) -> tuple[str, dict[str, Any]]:

@@ -11,10 +11,24 @@ from .reference import ReferenceFeatures, ReferenceNet, cfg_reference_mask, self
 from .run_state import VideoRunState
 from .temporal import MotionModule, MotionModuleConfig
 from .vertex_codes import ANNY_VERTICES, SMPL_VERTICES, VertexCodes
-from .video_unet import SD15_UNET_CONFIG, VideoUNet, expand_conv_in, split_motion_state_dict
+from .video_unet import (
+    CONV_IN_KINDS,
+    INPUT_LAYOUTS,
+    SD15_UNET_CONFIG,
+    TemporalConvIn,
+    VideoUNet,
+    collapse_conv_in,
+    expand_conv_in,
+    fit_conv_in,
+    inflate_conv_in,
+    input_layout,
+    split_motion_state_dict,
+)
 
 __all__ = [
     "ANNY_VERTICES",
+    "CONV_IN_KINDS",
+    "INPUT_LAYOUTS",
     "SD15_UNET_CONFIG",
     "SMPL_VERTICES",
     "ChampGuidanceEncoder",
@@ -25,12 +39,17 @@ __all__ = [
     "PoseGuider",
     "ReferenceFeatures",
     "ReferenceNet",
+    "TemporalConvIn",
     "VertexCodes",
     "VideoRunState",
     "VideoUNet",
     "apply_per_frame",
     "cfg_reference_mask",
+    "collapse_conv_in",
     "expand_conv_in",
+    "fit_conv_in",
+    "inflate_conv_in",
+    "input_layout",
     "self_attention_paths",
     "split_motion_state_dict",
 ]

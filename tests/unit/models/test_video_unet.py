@@ -1,5 +1,6 @@
-"""VideoUNet behaviour on a tiny config: per-frame equivalence, temporal mixing, conv_in expansion,
-pose residual, gradient checkpointing, reduced precision, input validation."""
+"""VideoUNet behaviour on a tiny config: per-frame equivalence, temporal mixing, conv_in expansion
+(2D, and the paper's 3D fusion conv), pose residual, gradient checkpointing, reduced precision, input
+validation."""
 
 from __future__ import annotations
 
@@ -67,6 +68,51 @@ def test_expanded_conv_in_ignores_extra_channels_until_trained(unet2d):
     sample, t, ctx = _inputs(in_channels=12)
     with torch.no_grad():
         torch.testing.assert_close(video12(sample, t, ctx), video4(sample[:, :4], t, ctx))
+
+
+def test_zero_initialised_3d_conv_in_keeps_the_image_model(unet2d):
+    """SD1.5 weights in a 12-channel 3D conv_in, zero scene/occlusion latents: the 2D UNet frame by frame."""
+    video = VideoUNet(dict(TINY_UNET, in_channels=12), TINY_MOTION, conv_in_kind="3d").eval()
+    video.load_unet2d_state_dict(unet2d.state_dict())
+    sample, t, ctx = _inputs()
+    padded = torch.cat([sample, torch.zeros(B, 8, F, H, W)], dim=1)
+    with torch.no_grad():
+        expected = _per_frame_2d(unet2d, sample, t, ctx)
+        actual = video(padded, t, ctx)
+    assert (expected[:, :, 0] - expected[:, :, 1]).abs().max() > 1e-3  # frames differ: not vacuous
+    torch.testing.assert_close(actual, expected, atol=1e-5, rtol=1e-4)
+
+
+def test_expanded_3d_conv_in_ignores_extra_channels_and_neighbours_until_trained(unet2d):
+    video4 = VideoUNet(TINY_UNET, TINY_MOTION).eval()
+    video4.load_unet2d_state_dict(unet2d.state_dict())
+    video12 = VideoUNet(dict(TINY_UNET, in_channels=12), TINY_MOTION, conv_in_kind="3d").eval()
+    video12.load_unet2d_state_dict(unet2d.state_dict())
+    weight = video12.conv_in.weight
+    assert weight.shape == (TINY_UNET["block_out_channels"][0], 12, 3, 3, 3)
+    assert torch.equal(weight[:, :4, 1], unet2d.conv_in.weight)
+    assert torch.count_nonzero(weight[:, 4:]) == 0
+    assert torch.count_nonzero(weight[:, :, 0]) == 0 and torch.count_nonzero(weight[:, :, 2]) == 0
+    assert torch.equal(video12.conv_in.bias, unet2d.conv_in.bias)
+    sample, t, ctx = _inputs(in_channels=12)
+    with torch.no_grad():
+        torch.testing.assert_close(video12(sample, t, ctx), video4(sample[:, :4], t, ctx))
+
+
+def test_3d_conv_in_pose_features_are_added_after_conv_in(unet2d):
+    video2d = VideoUNet(dict(TINY_UNET, in_channels=12), TINY_MOTION).eval()
+    video2d.load_unet2d_state_dict(unet2d.state_dict())
+    video3d = VideoUNet(dict(TINY_UNET, in_channels=12), TINY_MOTION, conv_in_kind="3d").eval()
+    video3d.load_unet2d_state_dict(unet2d.state_dict())
+    sample, t, ctx = _inputs(in_channels=12)
+    pose = torch.randn(B, TINY_UNET["block_out_channels"][0], F, H, W)
+    with torch.no_grad():
+        posed = video3d(sample, t, ctx, pose_features=pose)
+        torch.testing.assert_close(posed, video2d(sample, t, ctx, pose_features=pose), atol=1e-5, rtol=1e-4)
+        torch.testing.assert_close(
+            video3d(sample, t, ctx, pose_features=torch.zeros_like(pose)), video3d(sample, t, ctx)
+        )
+    assert (posed - video3d(sample, t, ctx)).abs().max() > 1e-3
 
 
 def test_expand_conv_in_validates():
