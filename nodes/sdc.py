@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 
 import folder_paths
@@ -9,12 +10,17 @@ import numpy as np
 from comfy_api.latest import io
 
 from mimo_core.sdc import load_colour_table, recover_colour_table, render_sdc, save_colour_table
+from mimo_core.sdc.hand_poses import motion_for_body, pose_sdc_hands
 
 from . import model_paths, types
 from ._common import CATEGORY, Progress, to_intermediate
 from .backends import smpl_choices
 
+log = logging.getLogger(__name__)
+
 FROM_MOTION = "(from motion)"
+HANDS = ("mediapipe", "mediapipe (pca)", "from motion", "none")
+MISSING = ("hide (as the release)", "keep")
 TABLE_EXTENSIONS = (".npy", ".npz", ".txt", ".csv")
 
 
@@ -35,7 +41,10 @@ def _smpl_body(motion, body_model_file: str):
     choice = motion.info.get("body_model_file", "") if body_model_file == FROM_MOTION else body_model_file
     if not choice or choice == "anny":
         raise ValueError("body_model_file: the motion does not name its SMPL file; choose it in models/body_models")
-    return _body_model(motion.body_model, model_paths.resolve("body_models", choice))
+    path = model_paths.resolve("body_models", choice)
+    # An SMPL-H file draws an SMPL motion too (shared body joints, fingers added): the release's mesh.
+    kind = "smplh" if "smplh" in os.path.basename(path).lower() else motion.body_model
+    return _body_model(kind, path)
 
 
 def _camera(motion, size: tuple[int, int] | None) -> tuple[tuple[int, int], float]:
@@ -72,6 +81,18 @@ class MimoRenderSdc(io.ComfyNode):
                              tooltip="Output width (0 = the motion's own image size)."),
                 io.Int.Input("height", default=0, min=0, max=4096, step=8,
                              tooltip="Output height (0 = the motion's own image size)."),
+                io.Image.Input("frames", optional=True,
+                               tooltip="The source video the motion was estimated on: MediaPipe finds the "
+                                       "hands in it (around the motion's wrists) for the finger poses."),
+                io.Combo.Input("hands", options=list(HANDS), default="mediapipe", optional=True,
+                               tooltip="Finger poses. mediapipe: fitted to MediaPipe hand landmarks of 'frames' "
+                                       "(needs an SMPL-H body file; without 'frames' the motion's own are used); "
+                                       "mediapipe (pca): the same in the file's hand-pose PCA space; from motion: "
+                                       "the motion's own finger joints; none: flat hands."),
+                io.Combo.Input("missing_hands", options=list(MISSING), default=MISSING[0], optional=True,
+                               tooltip="With mediapipe: a hand not found in a frame is left out of that frame, as "
+                                       "the release does with its hand detector (the weights were trained so), "
+                                       "or kept with its last pose."),
             ],
             outputs=[
                 io.Image.Output(display_name="sdc", tooltip="[T,H,W,3] the sdc condition video."),
@@ -87,12 +108,20 @@ class MimoRenderSdc(io.ComfyNode):
         return True
 
     @classmethod
-    def execute(cls, motion, colour_table, body_model_file, table_key, width, height) -> io.NodeOutput:
+    def execute(cls, motion, colour_table, body_model_file, table_key, width, height, frames=None,
+                hands="mediapipe", missing_hands=MISSING[0]) -> io.NodeOutput:
         body = _smpl_body(motion, body_model_file)
         table = load_colour_table(model_paths.resolve("body_models", colour_table), key=table_key or "smpl")
         size, focal = _camera(motion, (width, height) if width and height else None)
-        vertices = motion.vertices(body)
-        frames = render_sdc(vertices, body.faces, table, size, focal, progress=Progress(motion.num_frames))
+        source = hands.replace(" (pca)", "-pca")
+        if source.startswith("mediapipe") and frames is None:
+            log.warning("MIMO Render SDC Condition: no 'frames' connected, so the hands come from the motion")
+            source = "from motion"
+        posed = pose_sdc_hands(motion, body, source, frames, missing="keep" if missing_hands == "keep" else "hide",
+                               progress=Progress(200))
+        vertices = posed.motion.vertices(body)
+        frames = render_sdc(vertices, body.faces, table, size, focal, hidden_vertices=posed.hidden_vertices,
+                            progress=Progress(motion.num_frames))
         silhouette = (frames.amax(-1) > 0).float()
         return io.NodeOutput(to_intermediate(frames), to_intermediate(silhouette))
 
@@ -144,7 +173,7 @@ class MimoRecoverSdcTable(io.ComfyNode):
             raise ValueError(f"sdc_frames has {t} frames but the motion has {motion.num_frames}: "
                              "load the whole sdc.mp4 (one frame per pose)")
         size, focal = _camera(motion, (w, h))
-        vertices = motion.vertices(body)
+        vertices = motion_for_body(motion, body).vertices(body)
         frames = sdc_frames[: motion.num_frames].cpu()
         rec = recover_colour_table(vertices, body.faces, frames, focal, min_iou=min_iou,
                                    progress=Progress(motion.num_frames))

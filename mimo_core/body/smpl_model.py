@@ -78,6 +78,11 @@ class SmplBody(BodyModel):
             n_body = 21
         for p in self._smpl.parameters():
             p.requires_grad_(False)
+        # Hand-pose PCA of the file (basis [45,45], mean [45] per hand), for the finger fit.
+        pca_keys = ("hands_componentsl", "hands_meanl", "hands_componentsr", "hands_meanr")
+        self.hand_pca = ({"left": (np.asarray(data["hands_componentsl"]), np.asarray(data["hands_meanl"])),
+                          "right": (np.asarray(data["hands_componentsr"]), np.asarray(data["hands_meanr"]))}
+                         if kind == "smplh" and all(k in data for k in pca_keys) else None)  # fmt: skip
         self.name = kind
         self._n_body = n_body
         body_names = SMPL_JOINTS[1 : 1 + n_body]

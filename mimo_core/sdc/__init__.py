@@ -5,10 +5,13 @@
 - :func:`load_colour_table` / :func:`save_colour_table`: the release's ``sdc_info.npy`` (read with
   a restricted unpickler) or plain array files;
 - :func:`recover_colour_table`: solve the table from an official template's ``sdc.mp4`` and a body
-  fit of its ``vid.mp4``, with per-frame silhouette IoU and per-vertex confidence.
+  fit of its ``vid.mp4``, with per-frame silhouette IoU and per-vertex confidence;
+- :func:`pose_sdc_hands`: finger poses fitted to MediaPipe hand landmarks, undetected hands hidden
+  as the release hides them.
 """
 
 from .colour_table import load_colour_table, normalise_table, read_pickled_npy, save_colour_table
+from .hand_poses import HAND_SOURCES, SdcHands, pose_sdc_hands
 from .recover import (
     SdcRecovery,
     fill_unseen,
@@ -20,12 +23,15 @@ from .recover import (
 from .renderer import MSAA4_OFFSETS, SDC_GAIN, quantize_table, render_sdc, sdc_camera, to_uint8
 
 __all__ = [
+    "HAND_SOURCES",
     "MSAA4_OFFSETS",
     "SDC_GAIN",
+    "SdcHands",
     "SdcRecovery",
     "fill_unseen",
     "load_colour_table",
     "normalise_table",
+    "pose_sdc_hands",
     "psnr",
     "quantize_table",
     "read_pickled_npy",

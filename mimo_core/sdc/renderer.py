@@ -15,9 +15,9 @@ reproduced here:
 * Hands: when the hand detector finds no hand in a frame, the vertices of that hand
   (``leftHand`` + ``leftHandIndex1``, resp. right, of ``smpl_vert_segmentation.json``) are removed
   from the mesh before rendering. ``hidden_vertices`` reproduces this: faces touching a hidden
-  vertex are not drawn. Finger poses come from HaMeR in the release; here they come from the
-  body fit of the pack (the full-path estimator or MediaPipe hand landmarks) or stay flat
-  (``flat_hand_mean``) - fitting fingers is not part of this module.
+  vertex are not drawn. Finger poses come from HaMeR in the release; here from MediaPipe hand
+  landmarks fitted to the SMPL-H hands (:func:`mimo_core.sdc.hand_poses.pose_sdc_hands`, which also
+  gives the hidden vertices of undetected hands), or the motion's own, or flat (``flat_hand_mean``).
 * Shading: ``RenderFlags.FLAT``, ambient light only, black background, no alpha. The trimesh
   vertex colours are stored as uint8 (``round(255 c)`` for a 0..1 table). ``Mesh.from_trimesh``
   gives a vertex-coloured mesh no material, so pyrender's default
