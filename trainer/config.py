@@ -110,6 +110,9 @@ class TrainConfig:
     zero_snr: bool = True
     snr_gamma: float = 0.0
     noise_offset: float = 0.0
+    # extra loss weight on the latent cells the person covers (0 = plain MSE): the scene is given as a
+    # condition, so most of an unweighted loss is spent on copying it
+    person_loss_weight: float = 0.0
     identity_dropout: float = 0.1
     mixed_precision: str = "no"
     gradient_checkpointing: bool = False
@@ -121,7 +124,15 @@ class TrainConfig:
     log_every: int = 1
     # PoseGuider widths (one stride-2 stage per width after the first); None = the preset's. Its
     # downsampling must equal the VAE's: 4 widths for an 8x VAE, 3 for a 4x one (trainer.vae_pretrain).
+    # With pose_input: vertex_codes they are the widths of the PaperPoseEncoder (same downsampling rule).
     pose_guider_channels: list | None = None
+    # pose_input: vertex_codes (the paper's structured motion code): one learnable code_dim-vector per body
+    # vertex, rasterised on the clips' posed mesh and encoded by a PaperPoseEncoder. num_vertices None = the
+    # vertex count of the first clip's mesh; body_model_file: the SMPL / SMPL-H model file when the clips'
+    # body_model is 'smpl' / 'smplh' (its faces are needed to rasterise; Anny needs no file).
+    code_dim: int = 16
+    num_vertices: int | None = None
+    body_model_file: str | None = None
 
     # ---- validation -----------------------------------------------------------------------------------------
     def validate(self, check_paths: bool = True) -> TrainConfig:
@@ -159,6 +170,7 @@ class TrainConfig:
         need(self.prediction_type in PREDICTION_TYPES, "prediction_type", f"one of {PREDICTION_TYPES}")
         need(self.snr_gamma >= 0, "snr_gamma", ">= 0 (0 disables min-SNR weighting)")
         need(self.noise_offset >= 0, "noise_offset", ">= 0")
+        need(self.person_loss_weight >= 0, "person_loss_weight", ">= 0 (0 disables the person weighting)")
         need(0 <= self.identity_dropout < 1, "identity_dropout", "a probability in [0, 1)")
         need(self.mixed_precision in MIXED_PRECISIONS, "mixed_precision", f"one of {MIXED_PRECISIONS}")
         need(0 <= self.ema_decay < 1, "ema_decay", "in [0, 1) (0 disables EMA)")
@@ -166,6 +178,9 @@ class TrainConfig:
         need(self.keep_checkpoints >= 1, "keep_checkpoints", "at least 1")
         need(self.num_workers >= 0, "num_workers", ">= 0")
         need(self.log_every >= 1, "log_every", "at least 1")
+        need(self.code_dim >= 1, "code_dim", "at least 1 (channels of a vertex code)")
+        need(self.num_vertices is None or isinstance(self.num_vertices, int) and self.num_vertices >= 3,
+             "num_vertices", "null (read from the clips) or the body model's vertex count")
         if self.stage == 2:
             need(self.init_from is not None, "init_from", "the stage-1 export folder (stage 2 trains on top of it)")
             need(self.frames <= self.motion_config().max_frames, "frames",
@@ -176,7 +191,8 @@ class TrainConfig:
                  "a local CLIPVisionModelWithProjection folder (model: sd15)")
             if self.stage == 1:
                 need(self.pretrained is not None, "pretrained", "a local SD1.5 folder or file (model: sd15)")
-        for name in ("pretrained", "vae_path", "image_encoder_path", "motion_module_path", "init_from"):
+        for name in ("pretrained", "vae_path", "image_encoder_path", "motion_module_path", "init_from",
+                     "body_model_file"):
             value = getattr(self, name)
             need(not check_paths or value is None or Path(value).exists(), name, "an existing local path")
         return self
@@ -203,6 +219,12 @@ class TrainConfig:
         if self.pose_guider_channels:
             extra = {"block_out_channels": [int(c) for c in self.pose_guider_channels]}
         return {"embedding_channels": width, "conditioning_channels": 3, **extra}
+
+    def motion_encoder_widths(self) -> list[int]:
+        """PaperPoseEncoder widths of ``pose_input: vertex_codes`` (``pose_guider_channels`` when set)."""
+        if self.pose_guider_channels:
+            return [int(c) for c in self.pose_guider_channels]
+        return list(TINY_POSE_GUIDER["block_out_channels"]) if self.model == "tiny" else [16, 32, 64, 128]
 
     def motion_config(self) -> MotionModuleConfig:
         """Motion-module hyper-parameters of stage 2."""

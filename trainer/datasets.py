@@ -13,7 +13,12 @@ Item layout (float32, values 0..1, ``R`` = resolution):
 * stage 2 (:class:`ClipDataset`): the same keys with ``[3, F, R, R]`` video tensors (``F`` frames, stride
   ``frame_stride``, reduced for short clips).
 
-``occlusion`` is the occlusion layer: the frame where ``occlusion_mask`` > 0.5, black elsewhere.
+``occlusion`` is the occlusion layer: the frame where ``occlusion_mask`` > 0.5, black elsewhere. ``person``
+is the visible person's mask (``[1, R, R]`` / ``[1, F, R, R]``), used by the person-weighted loss.
+
+With ``vertex_codes=True`` (``pose_input: vertex_codes``) items also carry the posed body mesh of the sampled
+frames, ``vertices`` ``[V, 3]`` / ``[F, V, 3]`` (camera frame, metres), and ``camera`` ``[4]`` / ``[F, 4]``
+(fx, fy, cx, cy in pixels) for the resized and cropped ``R x R`` frames (:func:`crop_camera`).
 """
 
 from __future__ import annotations
@@ -43,6 +48,24 @@ def resize_center_crop(image: np.ndarray, size: int) -> np.ndarray:
         image = cv2.resize(image, (new_w, new_h), interpolation=interp)
     top, left = (new_h - size) // 2, (new_w - size) // 2
     return image[top:top + size, left:left + size]
+
+
+def crop_camera(camera: np.ndarray, height: int, width: int, size: int) -> np.ndarray:
+    """Intrinsics ``[..., 4]`` (fx, fy, cx, cy in pixels) of ``height x width`` frames -> those of the frames
+    :func:`resize_center_crop` makes (``size x size``), so a point projects onto the same content.
+
+    Pixel coordinates are continuous from the top-left corner (:mod:`mimo_core.raster.camera`), which the
+    resize scales by ``new / old`` per axis; the crop then moves the principal point by its offset.
+    """
+    scale = size / min(height, width)
+    new_h, new_w = max(size, round(height * scale)), max(size, round(width * scale))
+    sx, sy = new_w / width, new_h / height
+    top, left = (new_h - size) // 2, (new_w - size) // 2
+    camera = np.asarray(camera, np.float64)
+    if camera.shape[-1] != 4:
+        raise ValueError(f"camera must be [..., 4] (fx, fy, cx, cy), got shape {camera.shape}")
+    out = camera * np.array([sx, sy, sx, sy]) - np.array([0.0, 0.0, left, top])
+    return out.astype(np.float32)
 
 
 def pad_to_square(image: np.ndarray, fill: int = 255) -> np.ndarray:
@@ -77,6 +100,7 @@ class _ClipFolder(Dataset):
         identity_dropout: float = 0.0,
         split: str | None = "train",
         min_frames: int = 1,
+        vertex_codes: bool = False,
     ) -> None:
         self.root = Path(root)
         entries = read_manifest(self.root, split)
@@ -95,6 +119,7 @@ class _ClipFolder(Dataset):
         self.resolution = int(resolution)
         self.seed = int(seed)
         self.identity_dropout = float(identity_dropout)
+        self.vertex_codes = bool(vertex_codes)
         self._perm_cache: dict[int, np.ndarray] = {}
 
     def __len__(self) -> int:
@@ -127,6 +152,7 @@ class _ClipFolder(Dataset):
         occlusion = (frames * (occ > 0.5)).astype(np.uint8)
         reference = resize_center_crop(pad_to_square(clip.reference), size)
         return {
+            "person": video(clip.person_mask)[..., None],
             "target": frames,
             "pose": video(clip.pose),
             "scene": video(clip.scene),
@@ -134,6 +160,23 @@ class _ClipFolder(Dataset):
             "reference": _to_tensor(reference),
             "drop_identity": bool(drop < self.identity_dropout),
             "position": torch.tensor(position, dtype=torch.int64),
+        }
+
+
+    def _mesh_item(self, clip: Clip, index: list[int], name: str) -> dict[str, torch.Tensor]:
+        """``vertices`` ``[F, V, 3]`` and ``camera`` ``[F, 4]`` (float32) of frames ``index``, camera adjusted
+        to the resized and cropped frames."""
+        if clip.vertices is None or clip.camera is None:
+            missing = [k for k in ("vertices", "camera") if getattr(clip, k) is None]
+            raise ValueError(
+                f"clip {self.root / name} has no {' / '.join(missing)}: pose_input 'vertex_codes' needs the posed "
+                "body mesh and camera of every frame (clips from `trainer prepare` or the synthetic generator "
+                "have them); use pose_input 'render' for this data"
+            )
+        height, width = clip.frames.shape[1:3]
+        return {
+            "vertices": torch.from_numpy(clip.vertices[index].astype(np.float32)),
+            "camera": torch.from_numpy(crop_camera(clip.camera[index], height, width, self.resolution)),
         }
 
 
@@ -146,8 +189,10 @@ class FramePairDataset(_ClipFolder):
         drop = rng.random()  # always drawn first: the frame choice does not depend on the dropout rate
         frame = int(rng.integers(clip.num_frames))
         item = self._frames_item(clip, [frame], drop, position)
-        for key in ("target", "pose", "scene", "occlusion"):
+        for key in ("target", "pose", "scene", "occlusion", "person"):
             item[key] = _to_tensor(item[key][0])
+        if self.vertex_codes:
+            item.update({k: v[0] for k, v in self._mesh_item(clip, [frame], entry["clip"]).items()})
         return item
 
 
@@ -179,8 +224,10 @@ class ClipDataset(_ClipFolder):
         clip = read_clip(self.root / entry["clip"])
         index = self.frame_indices(clip.num_frames, rng)
         item = self._frames_item(clip, index, drop, position)
-        for key in ("target", "pose", "scene", "occlusion"):
+        for key in ("target", "pose", "scene", "occlusion", "person"):
             item[key] = _to_tensor(item[key])
+        if self.vertex_codes:
+            item.update(self._mesh_item(clip, index, entry["clip"]))
         return item
 
 

@@ -7,6 +7,13 @@ the pipeline format of :func:`mimo_core.pipeline.mimo_io.save_pipeline` (what th
 and :func:`~mimo_core.pipeline.mimo_io.load_pipeline_any` read), with sampler settings that match the
 training: DDIM, the trained prediction type and zero-terminal-SNR setting, trailing timestep spacing.
 The training card is kept beside it as ``mimo_model.json`` (plus any ``extra_card`` fields).
+
+A ``pose_input: vertex_codes`` export holds ``vertex_codes.safetensors`` and ``pose_encoder.safetensors`` (a
+``PaperPoseEncoder``) instead of ``pose_guider.safetensors``. Its pipeline's pose encoder takes the codes
+rasterised on the posed body mesh, ``[T, H, W, code_dim]`` as ``pose_video`` of
+:meth:`~mimo_core.pipeline.mimo.MimoPipeline.generate`; :func:`vertex_code_pose_video` renders them from the
+export (or pipeline) folder, a mesh sequence and a camera. The pipeline folder keeps ``vertex_codes.safetensors``
+beside the other components.
 """
 
 from __future__ import annotations
@@ -16,14 +23,24 @@ import json
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from mimo_core.checkpoints.importers import load_vae_diffusers
-from mimo_core.checkpoints.pack_format import load_model
+from mimo_core.checkpoints.pack_format import load_model, save_model
 from mimo_core.identity import load_image_encoder
+from mimo_core.models.pose_encoders import PaperPoseEncoder
+from mimo_core.models.vertex_codes import VertexCodes
 from mimo_core.pipeline.mimo import MimoPipeline, SamplerSettings
-from mimo_core.pipeline.mimo_io import save_pipeline
+from mimo_core.pipeline.mimo_io import PIPELINE_FILE, PIPELINE_FORMAT, PIPELINE_FORMAT_VERSION, save_pipeline
 
 EXPORT_FILES = ("denoising_unet.safetensors", "reference_net.safetensors", "pose_guider.safetensors")
+VERTEX_CODE_FILES = ("denoising_unet.safetensors", "reference_net.safetensors", "pose_encoder.safetensors",
+                     "vertex_codes.safetensors")
 CARD = "mimo_model.json"
+
+
+def _is_vertex_code_card(card: dict[str, Any]) -> bool:
+    return card.get("pose_input") == "vertex_codes"
 
 
 def pipeline_from_export(export_dir: str | Path, vae_file: str | Path | None = None) -> MimoPipeline:
@@ -34,10 +51,12 @@ def pipeline_from_export(export_dir: str | Path, vae_file: str | Path | None = N
     was trained with, which is checked).
     """
     folder = Path(export_dir)
-    missing = [name for name in (*EXPORT_FILES, CARD) if not (folder / name).is_file()]
+    card = json.loads((folder / CARD).read_text(encoding="utf-8")) if (folder / CARD).is_file() else {}
+    vertex_codes = _is_vertex_code_card(card)
+    needed = VERTEX_CODE_FILES if vertex_codes else EXPORT_FILES
+    missing = [name for name in (*needed, CARD) if not (folder / name).is_file()]
     if missing:
         raise FileNotFoundError(f"{folder} is not a trainer export: missing {missing}")
-    card = json.loads((folder / CARD).read_text(encoding="utf-8"))
     if vae_file is not None:
         vae = load_model(vae_file)
         if (folder / "vae.safetensors").is_file():
@@ -57,7 +76,7 @@ def pipeline_from_export(export_dir: str | Path, vae_file: str | Path | None = N
         vae=vae.eval(), image_encoder=load_image_encoder(Path(encoder_dir)).eval(),
         reference_net=load_model(folder / "reference_net.safetensors").eval(),
         unet=load_model(folder / "denoising_unet.safetensors").eval(),
-        pose_encoder=load_model(folder / "pose_guider.safetensors").eval(),
+        pose_encoder=load_model(folder / needed[2]).eval(),
         sampler=sampler, source=str(folder),
     )
     return pipeline
@@ -77,12 +96,90 @@ def export_pipeline(export_dir: str | Path, out_dir: str | Path, extra_card: dic
                     vae_file: str | Path | None = None) -> Path:
     """Write the pipeline folder ``out_dir`` from the trainer export ``export_dir``; returns ``out_dir``."""
     pipeline = pipeline_from_export(export_dir, vae_file)
-    out = save_pipeline(pipeline, out_dir)
     card = json.loads((Path(export_dir) / CARD).read_text(encoding="utf-8"))
+    if _is_vertex_code_card(card):
+        out = _save_vertex_code_pipeline(pipeline, Path(export_dir) / "vertex_codes.safetensors", Path(out_dir))
+    else:
+        out = save_pipeline(pipeline, out_dir)
     card.update(extra_card or {})
     card["sampler"] = pipeline.sampler.to_dict()
     (out / CARD).write_text(json.dumps(card, indent=2, sort_keys=True), encoding="utf-8")
     return out
+
+
+def _plain(config: Any) -> dict[str, Any]:
+    return {k: (list(v) if isinstance(v, tuple) else v) for k, v in dict(config).items() if not k.startswith("_")}
+
+
+def _save_vertex_code_pipeline(pipeline: MimoPipeline, codes_file: Path, folder: Path) -> Path:
+    """The layout of :func:`~mimo_core.pipeline.mimo_io.save_pipeline` (which writes PoseGuider pose encoders
+    only) with the ``PaperPoseEncoder`` as ``pose_encoder`` and the vertex codes as an extra component."""
+    from diffusers.models.autoencoders.autoencoder_kl import AutoencoderKL
+
+    encoder = pipeline.pose_encoder
+    if not isinstance(encoder, PaperPoseEncoder):
+        raise TypeError(f"a vertex-code pipeline needs a PaperPoseEncoder, got {type(encoder).__name__}")
+    codes = load_model(codes_file)
+    if not isinstance(codes, VertexCodes):
+        raise TypeError(f"{codes_file} does not hold vertex codes")
+    folder.mkdir(parents=True, exist_ok=True)
+    vae_keys = set(AutoencoderKL.extract_init_dict(dict(pipeline.vae.config))[0])
+    save_model(pipeline.vae, folder / "vae.safetensors", "vae",
+               {k: v for k, v in _plain(pipeline.vae.config).items() if k in vae_keys})
+    save_model(pipeline.reference_net, folder / "reference_net.safetensors", "reference_net",
+               {"unet": _plain(pipeline.reference_net.config)})
+    save_model(pipeline.unet, folder / "video_unet.safetensors", "video_unet", pipeline.unet.video_config())
+    convs = [m for m in encoder.conv_layers if isinstance(m, torch.nn.Conv2d)]
+    widths = [c.out_channels for c in convs if c.stride == (2, 2)] + [convs[-1].out_channels]
+    save_model(encoder, folder / "pose_encoder.safetensors", "paper_pose_encoder",
+               {"conditioning_channels": int(encoder.conditioning_channels),
+                "embedding_channels": int(encoder.final_proj.out_channels), "widths": [int(w) for w in widths]})
+    save_model(codes, folder / "vertex_codes.safetensors", "vertex_codes",
+               {"num_vertices": int(codes.num_vertices), "dim": int(codes.dim)})
+    pipeline.image_encoder.save_pretrained(str(folder / "image_encoder"), safe_serialization=True)
+    description = {
+        "format": PIPELINE_FORMAT,
+        "format_version": PIPELINE_FORMAT_VERSION,
+        "in_channels": pipeline.in_channels,
+        "sampler": pipeline.sampler.to_dict(),
+        "components": {"vae": "vae.safetensors", "reference_net": "reference_net.safetensors",
+                       "unet": "video_unet.safetensors", "pose_encoder": "pose_encoder.safetensors",
+                       "image_encoder": "image_encoder", "vertex_codes": "vertex_codes.safetensors"},
+    }
+    (folder / PIPELINE_FILE).write_text(json.dumps(description, indent=2, sort_keys=True))
+    return folder
+
+
+def vertex_code_pose_video(
+    folder: str | Path, vertices: torch.Tensor, camera: torch.Tensor, height: int, width: int,
+    faces: torch.Tensor | None = None, body_model_file: str | None = None,
+) -> torch.Tensor:
+    """The ``pose_video`` ``[T, H, W, code_dim]`` of a vertex-code model for ``MimoPipeline.generate``.
+
+    ``folder``: a vertex-code trainer export or pipeline folder (``vertex_codes.safetensors`` and
+    ``mimo_model.json``); ``vertices``: ``[T, V, 3]`` posed body mesh in the camera frame (metres);
+    ``camera``: ``[4]`` or ``[T, 4]`` fx, fy, cx, cy in pixels of the ``height x width`` frames; ``faces``:
+    the body model's triangles (default: the card's ``body_model``, with ``body_model_file`` for SMPL).
+    """
+    from mimo_core.pose_condition import render_vertex_codes
+    from mimo_core.raster import PerspectiveCamera
+
+    folder = Path(folder)
+    codes = load_model(folder / "vertex_codes.safetensors")
+    if faces is None:
+        from .train import body_model_faces
+
+        card = json.loads((folder / CARD).read_text(encoding="utf-8"))
+        name = card.get("body_model", "anny")
+        faces = body_model_faces(name, None if name == "anny" else body_model_file)
+    vertices = torch.as_tensor(vertices).float()
+    camera = torch.as_tensor(camera).float().reshape(-1, 4).expand(vertices.shape[0], 4)
+    frames = []
+    with torch.no_grad():
+        for verts, (fx, fy, cx, cy) in zip(vertices, camera.tolist(), strict=True):
+            cam = PerspectiveCamera(fx, fy, cx, cy, width=int(width), height=int(height))
+            frames.append(render_vertex_codes(codes.codes, verts[None], faces, cam)[0])
+    return torch.stack(frames).permute(0, 2, 3, 1).contiguous()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -99,11 +99,38 @@ def diffusion_loss(
     prediction: torch.Tensor,
     target: torch.Tensor,
     weights: torch.Tensor | None = None,
+    spatial: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """Mean over the batch of the per-sample MSE (times ``weights`` ``[B]`` when given); a scalar."""
+    """Mean over the batch of the per-sample MSE (times ``weights`` ``[B]`` when given); a scalar.
+
+    ``spatial``: optional per-cell weights broadcastable to ``prediction`` (e.g. ``[B, 1, F, h, w]``); the
+    per-sample error is then the weighted mean ``sum(w * e) / sum(w)`` over the sample's cells.
+    """
     if prediction.shape != target.shape:
         raise ValueError(f"prediction {tuple(prediction.shape)} and target {tuple(target.shape)} differ in shape")
-    per_sample = F.mse_loss(prediction.float(), target.float(), reduction="none").flatten(1).mean(1)
+    error = F.mse_loss(prediction.float(), target.float(), reduction="none")
+    if spatial is None:
+        per_sample = error.flatten(1).mean(1)
+    else:
+        w = spatial.float().expand_as(error)
+        per_sample = (w * error).flatten(1).sum(1) / w.flatten(1).sum(1).clamp(min=1e-12)
     if weights is not None:
         per_sample = per_sample * weights.to(per_sample)
     return per_sample.mean()
+
+
+def person_weights(person: torch.Tensor, latent_size: tuple[int, int], weight: float) -> torch.Tensor:
+    """Per-latent-cell loss weights ``1 + weight * covered`` from a person mask ``[B, 1, (F,) H, W]`` (0..1).
+
+    A latent cell counts as covered (0..1) by the largest mask value in its pixel footprint, so thin limbs
+    still mark their cells.
+    """
+    if weight < 0:
+        raise ValueError(f"person loss weight must be >= 0, got {weight}")
+    video = person.dim() == 5
+    x = person.flatten(1, 2) if not video else person.transpose(1, 2).flatten(0, 1)
+    covered = F.adaptive_max_pool2d(x.float(), latent_size)
+    if video:
+        b, f = person.shape[0], person.shape[2]
+        covered = covered.reshape(b, f, 1, *latent_size).transpose(1, 2)
+    return 1.0 + weight * covered

@@ -7,6 +7,10 @@ latents]`` (4, 8 or 12 channels); the pose render goes through a PoseGuider adde
 CLIP image embedding is the cross-attention context and ReferenceNet features are read by self-attention.
 Identity dropout (classifier-free guidance) zeroes a sample's CLIP embedding and drops its reference.
 
+With ``pose_input: vertex_codes`` (the paper's structured motion code) a :class:`StructuredMotionEncoder`
+replaces the PoseGuider: one learnable code per body-model vertex, rasterised on each sample's posed mesh
+with that sample's camera and encoded by a PaperPoseEncoder. It trains in stage 1 and is frozen in stage 2.
+
 Every random draw of a sample (clip, frame, dropout, noise, timestep) is a function of ``(seed, stream
 position)``, and the stream position follows from the optimizer step, so a resumed run continues with
 exactly the data and noise an uninterrupted run would have used, on any number of processes.
@@ -19,6 +23,7 @@ import logging
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -32,20 +37,24 @@ from mimo_core.checkpoints.importers import (
     load_vae_diffusers,
     read_motion_module,
 )
-from mimo_core.checkpoints.pack_format import load_model, save_model
-from mimo_core.models.pose_encoders import PoseGuider
+from mimo_core.checkpoints.pack_format import load_model, read_header, save_model
+from mimo_core.models.pose_encoders import PaperPoseEncoder, PoseGuider
 from mimo_core.models.reference import ReferenceNet
+from mimo_core.models.vertex_codes import StructuredMotionEncoder, VertexCodes
 from mimo_core.models.video_unet import VideoUNet
 from mimo_core.pipeline.vae import encode_video
+from mimo_core.raster import PerspectiveCamera
 
 from .checkpointing import load_checkpoint, resolve_resume, save_checkpoint, write_export
 from .config import FROZEN_SEED, TINY_CLIP_CONFIG, TINY_VAE_CONFIG, TrainConfig
+from .data.clips import read_clip, read_manifest
 from .datasets import ClipDataset, FramePairDataset, StreamBatchSampler
 from .losses import (
     add_noise,
     diffusion_loss,
     make_noise_scheduler,
     min_snr_weights,
+    person_weights,
     sample_noise,
     training_target,
 )
@@ -56,6 +65,9 @@ CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 MODEL_CARD = "mimo_model.json"
 VIDEO_KEYS = ("target", "pose", "scene", "occlusion")
+#: export file names of the structured motion encoder (pose_input: vertex_codes), pack format
+VERTEX_CODES_FILE = "vertex_codes.safetensors"
+POSE_ENCODER_FILE = "pose_encoder.safetensors"
 
 
 # ---- frozen encoders ------------------------------------------------------------------------------------------
@@ -136,13 +148,52 @@ def build_frozen_encoders(config: TrainConfig) -> FrozenEncoders:
 
 # ---- trainable networks ---------------------------------------------------------------------------------------
 class MimoTrainModel(nn.Module):
-    """ReferenceNet + pose encoder + denoising UNet as one module (one DDP wrapper, one forward per step)."""
+    """ReferenceNet + pose encoder + denoising UNet as one module (one DDP wrapper, one forward per step).
 
-    def __init__(self, unet: VideoUNet, reference_net: ReferenceNet, pose_guider: nn.Module) -> None:
+    The pose encoder is ``pose_guider`` (a PoseGuider on the pose render) or, for ``pose_input:
+    vertex_codes``, ``motion_encoder`` (a :class:`StructuredMotionEncoder`) with the body model's ``faces``
+    ``[F, 3]`` (a non-persistent buffer: not part of checkpoints) and its id ``body_model``.
+    """
+
+    def __init__(
+        self, unet: VideoUNet, reference_net: ReferenceNet, pose_guider: nn.Module | None = None,
+        motion_encoder: StructuredMotionEncoder | None = None, faces: torch.Tensor | None = None,
+        body_model: str | None = None,
+    ) -> None:
         super().__init__()
+        if (pose_guider is None) == (motion_encoder is None):
+            raise ValueError("MimoTrainModel takes either a pose_guider or a motion_encoder")
+        if motion_encoder is not None and faces is None:
+            raise ValueError("a motion_encoder needs the body model's faces")
         self.unet = unet
         self.reference_net = reference_net
-        self.pose_guider = pose_guider
+        self.body_model = body_model
+        if pose_guider is not None:
+            self.pose_guider = pose_guider
+        else:
+            self.motion_encoder = motion_encoder
+            self.register_buffer("faces", faces.long(), persistent=False)
+
+    def vertex_code_features(
+        self, vertices: torch.Tensor, camera: torch.Tensor, size: tuple[int, int]
+    ) -> torch.Tensor:
+        """Pose features ``[B, C0, F, h, w]`` from posed meshes ``vertices`` ``[B, F, V, 3]`` (or ``[B, V, 3]``)
+        and intrinsics ``camera`` ``[B, F, 4]`` (or ``[B, 4]``) of ``size = (H, W)`` frames: each sample's codes
+        are rasterised with its own camera (per frame where they differ), the maps stacked and encoded."""
+        if vertices.ndim == 3:
+            vertices, camera = vertices.unsqueeze(1), camera.unsqueeze(1)
+        maps = []
+        for verts, cams in zip(vertices.float(), camera.float().cpu(), strict=True):
+            if bool((cams == cams[:1]).all()):
+                groups = [(slice(None), cams[0])]
+            else:
+                groups = [(slice(k, k + 1), cams[k]) for k in range(cams.shape[0])]
+            parts = []
+            for frames, (fx, fy, cx, cy) in groups:
+                cam = PerspectiveCamera(float(fx), float(fy), float(cx), float(cy), width=size[1], height=size[0])
+                parts.append(self.motion_encoder.render(verts[frames], self.faces, cam))  # [F, C, H, W]
+            maps.append(torch.cat(parts).transpose(0, 1))  # [C, F, H, W]
+        return self.motion_encoder.encoder(torch.stack(maps))
 
     def forward(
         self,
@@ -150,16 +201,25 @@ class MimoTrainModel(nn.Module):
         timesteps: torch.Tensor,
         context: torch.Tensor,
         reference_latents: torch.Tensor,
-        pose: torch.Tensor,
+        pose: torch.Tensor | None,
         keep_identity: torch.Tensor,
+        vertices: torch.Tensor | None = None,
+        camera: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """``model_input`` ``[B, C_in, F, h, w]``, ``timesteps`` ``[B]``, ``context`` ``[B, 1, D]``,
         ``reference_latents`` ``[B, 4, h, w]``, ``pose`` ``[B, 3, F, H, W]`` in 0..1, ``keep_identity`` ``[B]``
-        bool (False = CFG-unconditional sample). Returns the prediction ``[B, 4, F, h, w]``."""
+        bool (False = CFG-unconditional sample). With a motion encoder the pose comes from ``vertices`` and
+        ``camera`` instead (see :meth:`vertex_code_features`; ``pose`` only gives the frame size).
+        Returns the prediction ``[B, 4, F, h, w]``."""
         trains_reference = any(p.requires_grad for p in self.reference_net.parameters())
         with torch.set_grad_enabled(trains_reference and torch.is_grad_enabled()):
             reference = self.reference_net.encode(reference_latents, context)
-        pose_features = self.pose_guider(pose)
+        if hasattr(self, "motion_encoder"):
+            if vertices is None or camera is None or pose is None:
+                raise ValueError("a vertex-code model needs vertices, camera and the pose video (for its size)")
+            pose_features = self.vertex_code_features(vertices, camera, tuple(pose.shape[-2:]))
+        else:
+            pose_features = self.pose_guider(pose)
         return self.unet(
             model_input,
             timesteps,
@@ -188,23 +248,98 @@ def _initial_unet2d(config: TrainConfig) -> dict[str, torch.Tensor]:
         return UNet2DConditionModel(**config.reference_unet_config()).state_dict()
 
 
+@lru_cache(maxsize=4)
+def body_model_faces(name: str, model_file: str | None = None) -> torch.Tensor:
+    """Triangles ``[F, 3]`` (long) of body model ``name``: ``'anny'``, or ``'smpl'`` / ``'smplh'`` + its file."""
+    from mimo_core.body import load_body_model
+
+    return load_body_model(name, model_file).faces.detach().long().cpu()
+
+
+@dataclass(frozen=True)
+class MeshInfo:
+    """The body model of a dataset's clips: its id and vertex count."""
+
+    body_model: str
+    num_vertices: int
+
+
+def data_mesh_info(config: TrainConfig) -> MeshInfo:
+    """Body model id and vertex count of the clips (the first clip of the split; ``num_vertices`` is checked)."""
+    entries = sorted(read_manifest(config.data_dir, config.split), key=lambda e: e["clip"])
+    if not entries:
+        raise FileNotFoundError(f"no clips in {config.data_dir} (split={config.split!r})")
+    path = Path(config.data_dir) / entries[0]["clip"]
+    clip = read_clip(path, slice(0, 1))
+    if clip.vertices is None:
+        raise ValueError(
+            f"clip {path} has no vertices: pose_input 'vertex_codes' needs clips with the posed body mesh "
+            "(from `trainer prepare` or the synthetic generator); use pose_input 'render' for this data"
+        )
+    count = int(clip.vertices.shape[1])
+    if config.num_vertices is not None and config.num_vertices != count:
+        raise ValueError(f"config field num_vertices={config.num_vertices} but the meshes of {path} "
+                         f"({clip.body_model}) have {count} vertices")
+    return MeshInfo(clip.body_model, count)
+
+
+def mesh_faces(config: TrainConfig, mesh: MeshInfo) -> torch.Tensor:
+    """The body model's faces for ``mesh``, checked against its vertex count."""
+    if mesh.body_model in ("smpl", "smplh") and not config.body_model_file:
+        raise ValueError(f"the clips' body model is {mesh.body_model!r}: set config field body_model_file to its "
+                         "model file (e.g. SMPL_NEUTRAL.pkl / .npz) so its faces can be rasterised")
+    faces = body_model_faces(mesh.body_model, config.body_model_file if mesh.body_model != "anny" else None)
+    if int(faces.max()) >= mesh.num_vertices:
+        raise ValueError(f"body model {mesh.body_model!r} has faces up to vertex {int(faces.max())} but the "
+                         f"clips' meshes have {mesh.num_vertices} vertices")
+    return faces
+
+
 def build_stage1(config: TrainConfig) -> MimoTrainModel:
-    """Image model: UNet and ReferenceNet from the same 2D weights (``conv_in`` zero-expanded), new PoseGuider."""
+    """Image model: UNet and ReferenceNet from the same 2D weights (``conv_in`` zero-expanded), new PoseGuider
+    (or, for ``pose_input: vertex_codes``, a new StructuredMotionEncoder)."""
     weights = _initial_unet2d(config)
     unet = VideoUNet(config.unet_config(), None)
     unet.load_unet2d_state_dict(weights)
     reference = ReferenceNet(**config.reference_unet_config())
     reference.load_state_dict(weights)
+    if config.pose_input == "vertex_codes":
+        mesh = data_mesh_info(config)
+        faces = mesh_faces(config, mesh)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(config.seed + 1)
+            width = config.unet_config()["block_out_channels"][0]
+            motion = StructuredMotionEncoder(mesh.num_vertices, config.code_dim, width,
+                                             config.motion_encoder_widths())
+        return MimoTrainModel(unet, reference, motion_encoder=motion, faces=faces, body_model=mesh.body_model)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(config.seed + 1)
         pose = PoseGuider(**config.pose_guider_config())
     return MimoTrainModel(unet, reference, pose)
 
 
+def load_motion_encoder(folder: Path) -> StructuredMotionEncoder:
+    """The StructuredMotionEncoder of a ``pose_input: vertex_codes`` export (two pack files)."""
+    for name in (VERTEX_CODES_FILE, POSE_ENCODER_FILE):
+        if not (folder / name).is_file():
+            raise FileNotFoundError(f"{folder}: missing {name} (expected a vertex-code export folder)")
+    codes, encoder = load_model(folder / VERTEX_CODES_FILE), load_model(folder / POSE_ENCODER_FILE)
+    if not isinstance(codes, VertexCodes) or not isinstance(encoder, PaperPoseEncoder):
+        raise TypeError(f"{folder}: {VERTEX_CODES_FILE} / {POSE_ENCODER_FILE} do not hold vertex codes and a "
+                        "paper pose encoder")
+    config = read_header(folder / POSE_ENCODER_FILE)[1]
+    with torch.device("meta"):
+        motion = StructuredMotionEncoder(codes.num_vertices, codes.dim, config["embedding_channels"],
+                                         config["widths"])
+    motion.codes, motion.encoder = codes, encoder
+    return motion
+
+
 def build_stage2(config: TrainConfig) -> MimoTrainModel:
     """Video model from a stage-1 export; only the motion modules are trainable."""
     source = Path(str(config.init_from))
-    for name in ("denoising_unet.safetensors", "reference_net.safetensors", "pose_guider.safetensors"):
+    pose_file = "pose_guider.safetensors" if config.pose_input == "render" else POSE_ENCODER_FILE
+    for name in ("denoising_unet.safetensors", "reference_net.safetensors", pose_file):
         if not (source / name).is_file():
             raise FileNotFoundError(f"init_from={source}: missing {name} (expected a stage-1 export folder)")
     image_unet = load_model(source / "denoising_unet.safetensors")
@@ -223,9 +358,18 @@ def build_stage2(config: TrainConfig) -> MimoTrainModel:
         result = unet.load_state_dict(read_motion_module(config.motion_module_path), strict=False)
         if result.unexpected_keys:
             raise KeyError(f"{config.motion_module_path}: keys not in this UNet: {result.unexpected_keys[:8]}")
-    model = MimoTrainModel(
-        unet, load_model(source / "reference_net.safetensors"), load_model(source / "pose_guider.safetensors")
-    )
+    if config.pose_input == "vertex_codes":
+        motion = load_motion_encoder(source)
+        mesh = data_mesh_info(config)
+        if motion.codes.num_vertices != mesh.num_vertices:
+            raise ValueError(f"init_from={source} holds {motion.codes.num_vertices} vertex codes but the clips in "
+                             f"{config.data_dir} have {mesh.num_vertices}-vertex meshes")
+        model = MimoTrainModel(unet, load_model(source / "reference_net.safetensors"), motion_encoder=motion,
+                               faces=mesh_faces(config, mesh), body_model=mesh.body_model)
+    else:
+        model = MimoTrainModel(
+            unet, load_model(source / "reference_net.safetensors"), load_model(source / "pose_guider.safetensors")
+        )
     model.requires_grad_(False)
     for name, param in model.unet.named_parameters():
         param.requires_grad_("motion_modules." in name)
@@ -233,10 +377,6 @@ def build_stage2(config: TrainConfig) -> MimoTrainModel:
 
 
 def build_model(config: TrainConfig) -> MimoTrainModel:
-    if config.pose_input != "render":
-        raise NotImplementedError(
-            "pose_input='vertex_codes' (learnable per-vertex codes) is not trainable yet; use pose_input: render"
-        )
     model = build_stage1(config) if config.stage == 1 else build_stage2(config)
     if config.gradient_checkpointing:
         model.unet.enable_gradient_checkpointing()
@@ -305,11 +445,21 @@ def compute_loss(
     )
     noise, timesteps = noise.to(device), timesteps.to(device)
     noisy = add_noise(noise_scheduler, latents, noise, timesteps)
-    prediction = model(torch.cat([noisy, *cond], dim=1), timesteps, context, reference_latents,
-                       video["pose"], keep)
+    if config.pose_input == "vertex_codes":
+        prediction = model(torch.cat([noisy, *cond], dim=1), timesteps, context, reference_latents,
+                           video["pose"], keep, vertices=batch["vertices"].to(device), camera=batch["camera"])
+    else:
+        prediction = model(torch.cat([noisy, *cond], dim=1), timesteps, context, reference_latents,
+                           video["pose"], keep)
     target = training_target(noise_scheduler, latents, noise, timesteps)
     weights = min_snr_weights(noise_scheduler, timesteps, config.snr_gamma) if config.snr_gamma > 0 else None
-    return diffusion_loss(prediction, target, weights)
+    spatial = None
+    if config.person_loss_weight > 0:
+        person = batch["person"].to(device)
+        if person.ndim == 4:
+            person = person.unsqueeze(2)
+        spatial = person_weights(person, tuple(latents.shape[-2:]), config.person_loss_weight)
+    return diffusion_loss(prediction, target, weights, spatial)
 
 
 # ---- export -------------------------------------------------------------------------------------------------------
@@ -325,19 +475,31 @@ def export_models(
     def part(prefix: str) -> dict[str, torch.Tensor]:
         return {k[len(prefix):]: v for k, v in weights.items() if k.startswith(prefix)}
 
+    vertex_codes = hasattr(model, "motion_encoder")
     copies = {
         "unet": VideoUNet.from_video_config(model.unet.video_config()),
         "reference_net": ReferenceNet(**config.reference_unet_config()) if config.stage == 1
         else ReferenceNet(**dict(model.unet.unet_config, in_channels=4)),
-        "pose_guider": PoseGuider(**_pose_guider_kwargs(model.pose_guider)),
     }
+    if vertex_codes:
+        codes_config = _vertex_codes_kwargs(model.motion_encoder.codes)
+        encoder_config = _paper_encoder_kwargs(model.motion_encoder.encoder)
+        copies["motion_encoder.codes"] = VertexCodes(**codes_config)
+        copies["motion_encoder.encoder"] = PaperPoseEncoder(**encoder_config)
+    else:
+        copies["pose_guider"] = PoseGuider(**_pose_guider_kwargs(model.pose_guider))
     for prefix, module in copies.items():
         module.load_state_dict(part(prefix + "."))
     save_model(copies["unet"], folder / "denoising_unet.safetensors", "video_unet", model.unet.video_config())
     save_model(copies["reference_net"], folder / "reference_net.safetensors", "reference_net",
                {"unet": dict(model.unet.unet_config, in_channels=4)})
-    save_model(copies["pose_guider"], folder / "pose_guider.safetensors", "pose_guider",
-               _pose_guider_kwargs(model.pose_guider))
+    if vertex_codes:
+        save_model(copies["motion_encoder.codes"], folder / VERTEX_CODES_FILE, "vertex_codes", codes_config)
+        save_model(copies["motion_encoder.encoder"], folder / POSE_ENCODER_FILE, "paper_pose_encoder",
+                   encoder_config)
+    else:
+        save_model(copies["pose_guider"], folder / "pose_guider.safetensors", "pose_guider",
+                   _pose_guider_kwargs(model.pose_guider))
     if encoders.vae_config is not None:
         save_model(encoders.vae, folder / "vae.safetensors", "vae", encoders.vae_config)
     if config.model == "tiny" or config.init_from and (Path(config.init_from) / "image_encoder").is_dir():
@@ -358,7 +520,23 @@ def export_models(
         "image_encoder": "image_encoder" if (folder / "image_encoder").is_dir() else config.image_encoder_path,
         "clip_normalization": {"mean": list(CLIP_MEAN), "std": list(CLIP_STD)},
     }
+    if vertex_codes:
+        card.update({"body_model": model.body_model, "num_vertices": model.motion_encoder.codes.num_vertices,
+                     "code_dim": model.motion_encoder.codes.dim, "vertex_codes": VERTEX_CODES_FILE,
+                     "pose_encoder": POSE_ENCODER_FILE})
     (folder / MODEL_CARD).write_text(json.dumps(card, indent=2, sort_keys=True), encoding="utf-8")
+
+
+def _vertex_codes_kwargs(codes: VertexCodes) -> dict[str, Any]:
+    return {"num_vertices": int(codes.num_vertices), "dim": int(codes.dim)}
+
+
+def _paper_encoder_kwargs(encoder: PaperPoseEncoder) -> dict[str, Any]:
+    """The :class:`PaperPoseEncoder` keyword arguments that rebuild ``encoder`` (read from its layers)."""
+    convs = [m for m in encoder.conv_layers if isinstance(m, nn.Conv2d)]
+    widths = [c.out_channels for c in convs if c.stride == (2, 2)] + [convs[-1].out_channels]
+    return {"conditioning_channels": int(encoder.conditioning_channels),
+            "embedding_channels": int(encoder.final_proj.out_channels), "widths": [int(w) for w in widths]}
 
 
 def _pose_guider_kwargs(pose: nn.Module) -> dict[str, Any]:
@@ -369,7 +547,8 @@ def _pose_guider_kwargs(pose: nn.Module) -> dict[str, Any]:
 
 # ---- the loop -------------------------------------------------------------------------------------------------
 def make_dataset(config: TrainConfig) -> FramePairDataset | ClipDataset:
-    common = dict(seed=config.seed, identity_dropout=config.identity_dropout, split=config.split)
+    common = dict(seed=config.seed, identity_dropout=config.identity_dropout, split=config.split,
+                  vertex_codes=config.pose_input == "vertex_codes")
     if config.stage == 1:
         return FramePairDataset(config.data_dir, config.resolution, **common)
     return ClipDataset(config.data_dir, config.resolution, config.frames, config.frame_stride, **common)

@@ -64,3 +64,23 @@ def _single_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+def write_vertex_dataset(root: Path, clips: int = 3, frames: int = 4, size: tuple[int, int] = (40, 32)) -> Path:
+    """Synthetic clips (posed Anny mesh, camera and renders, see :mod:`trainer.synthetic`), not square, so
+    that the training resolution crops them."""
+    from trainer.synthetic import default_body_model, synthesize_clip
+
+    body = default_body_model()
+    for i in range(clips):
+        name = f"body_{i:03d}.npz"
+        write_clip(synthesize_clip(100 + i, size, frames, body, occluder_count=0).clip, root / name)
+        append_manifest(root, {"clip": name, "frames": frames, "height": size[0], "width": size[1],
+                               "source": "synthetic", "split": "train"})
+    return root
+
+
+@pytest.fixture(scope="session")
+def vertex_clip_dir(tmp_path_factory) -> Path:
+    """3 synthetic clips of 4 frames at 40x32 with ``vertices`` / ``camera`` (the Anny body model)."""
+    return write_vertex_dataset(tmp_path_factory.mktemp("vertex_clips"))

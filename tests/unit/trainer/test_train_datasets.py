@@ -18,6 +18,7 @@ def test_frame_pair_item_layout(clip_dir):
     # the occlusion layer is the frame inside the occluder and black elsewhere
     assert float(item["occlusion"][:, :8, :8].abs().max()) == 0
     assert torch.allclose(item["occlusion"][:, -2:, -2:], item["target"][:, -2:, -2:])
+    assert item["person"].shape == (1, 16, 16) and 0 <= float(item["person"].min()) <= float(item["person"].max()) <= 1
 
 
 def test_items_are_a_function_of_seed_and_position(clip_dir):
@@ -51,6 +52,7 @@ def test_clip_dataset_samples_strided_frames(clip_dir):
     data = ClipDataset(clip_dir, 16, frames=3, stride=2, seed=0)
     item = data[4]
     assert item["target"].shape == (3, 3, 16, 16) and item["pose"].shape == (3, 3, 16, 16)
+    assert item["person"].shape == (1, 3, 16, 16)
     rng = np.random.default_rng(0)
     for _ in range(20):
         idx = data.frame_indices(8, rng)

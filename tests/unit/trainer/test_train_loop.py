@@ -182,3 +182,24 @@ def test_stage2_trains_only_the_motion_modules(reference_run, clip_dir, tmp_path
         b = load_model(reference_run / "export" / name).state_dict()
         assert max_diff(a, b) == 0, name
     assert json.loads((out / "export" / "mimo_model.json").read_text())["frames"] == 4
+
+
+@pytest.mark.parametrize("stage", [1, 2])
+def test_person_weighted_loss_reads_the_person_mask(reference_run, clip_dir, tmp_path, stage):
+    """``person_loss_weight`` changes the objective only through the batch's person mask."""
+    extra = dict(stage=2, init_from=str(reference_run / "export"), frames=3, frame_stride=1) if stage == 2 else {}
+    base = run_config(clip_dir, tmp_path, identity_dropout=0.0, **extra)
+    config, weighted = config_from_dict(base), config_from_dict({**base, "person_loss_weight": 8.0})
+    torch.manual_seed(0)
+    model, encoders = build_model(config), build_frozen_encoders(config)
+    scheduler = make_noise_scheduler(config.prediction_type, config.zero_snr)
+    batch = default_collate([make_dataset(config)[p] for p in (0, 1)])
+    assert batch["person"].shape[1] == 1 and float(batch["person"].max()) > 0
+    cpu = torch.device("cpu")
+    with torch.no_grad():
+        plain = compute_loss(model, encoders, scheduler, batch, config, cpu)
+        focus = compute_loss(model, encoders, scheduler, batch, weighted, cpu)
+        empty = compute_loss(model, encoders, scheduler, dict(batch, person=torch.zeros_like(batch["person"])),
+                             weighted, cpu)
+    assert torch.isfinite(focus) and not torch.isclose(plain, focus)
+    assert torch.isclose(plain, empty)  # no person: every cell has weight 1

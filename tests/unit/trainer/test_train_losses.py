@@ -53,3 +53,22 @@ def test_weighted_loss():
     target[1] *= 2
     assert diffusion_loss(pred, target).item() == 2.5
     assert diffusion_loss(pred, target, torch.tensor([1.0, 0.0])).item() == 0.5
+
+
+def test_spatial_weights_focus_the_loss_on_the_person():
+    from trainer.losses import person_weights
+
+    pred, target = torch.zeros(2, 4, 1, 8, 8), torch.zeros(2, 4, 1, 8, 8)
+    pred[:, :, :, :4] = 1.0  # error only in the top half
+    person = torch.zeros(2, 1, 1, 32, 32)
+    person[0, :, :, 2:3, 5:6] = 1.0  # one pixel: marks the latent cell (0, 1) through the max pool
+    person[1, :, :, 20:24] = 1.0  # bottom half, where there is no error
+    w = person_weights(person, (8, 8), 9.0)
+    assert w.shape == (2, 1, 1, 8, 8) and w[0, 0, 0, 0, 1] == 10.0 and w[0].sum() == 64 + 9
+    plain = diffusion_loss(pred, target)
+    weighted = diffusion_loss(pred, target, spatial=w)
+    assert torch.isclose(plain, torch.tensor(0.5))
+    # sample 0: the weighted cell has error 1 -> (32 + 9) / 73; sample 1: the person rows have none
+    expected = ((32 + 9) / 73 + 32 / (64 + 9 * 8)) / 2
+    assert torch.isclose(weighted, torch.tensor(expected, dtype=torch.float32))
+    assert torch.equal(diffusion_loss(pred, target, spatial=person_weights(person, (8, 8), 0.0)), plain)
