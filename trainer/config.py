@@ -94,6 +94,9 @@ class TrainConfig:
     init_from: str | None = None
     in_channels: int = 12
     pose_input: str = "render"
+    # "2d": SD1.5's conv_in zero-expanded (official release layout); "3d": the paper's 3x3x3 fusion conv over
+    # [noise, scene, occlusion] latents (initialised from the 2D kernel, so it starts as the 2D model)
+    conv_in_kind: str = "2d"
     stage: int = 1
     resolution: int = 32
     frames: int = 8
@@ -150,6 +153,7 @@ class TrainConfig:
         need(self.model in MODELS, "model", f"one of {MODELS}")
         need(self.in_channels in IN_CHANNELS, "in_channels", f"one of {IN_CHANNELS}")
         need(self.pose_input in POSE_INPUTS, "pose_input", f"one of {POSE_INPUTS}")
+        need(self.conv_in_kind in ("2d", "3d"), "conv_in_kind", "'2d' or '3d'")
         need(self.stage in (1, 2), "stage", "1 (images) or 2 (temporal modules on clips)")
         multiple = self.latent_multiple() * 8
         need(

@@ -299,7 +299,7 @@ def build_stage1(config: TrainConfig) -> MimoTrainModel:
     """Image model: UNet and ReferenceNet from the same 2D weights (``conv_in`` zero-expanded), new PoseGuider
     (or, for ``pose_input: vertex_codes``, a new StructuredMotionEncoder)."""
     weights = _initial_unet2d(config)
-    unet = VideoUNet(config.unet_config(), None)
+    unet = VideoUNet(config.unet_config(), None, conv_in_kind=config.conv_in_kind)
     unet.load_unet2d_state_dict(weights)
     reference = ReferenceNet(**config.reference_unet_config())
     reference.load_state_dict(weights)
@@ -350,9 +350,14 @@ def build_stage2(config: TrainConfig) -> MimoTrainModel:
         raise ValueError(
             f"in_channels={config.in_channels} but the stage-1 UNet in {source} takes {unet_config['in_channels']}"
         )
+    if image_unet.conv_in_kind != config.conv_in_kind:
+        raise ValueError(
+            f"conv_in_kind={config.conv_in_kind!r} but the stage-1 UNet in {source} has a "
+            f"{image_unet.conv_in_kind!r} conv_in"
+        )
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(config.seed)
-        unet = VideoUNet(unet_config, config.motion_config())
+        unet = VideoUNet(unet_config, config.motion_config(), conv_in_kind=image_unet.conv_in_kind)
     unet.load_unet2d_state_dict(image_unet.spatial_state_dict())
     if config.motion_module_path:
         result = unet.load_state_dict(read_motion_module(config.motion_module_path), strict=False)

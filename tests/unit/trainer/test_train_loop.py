@@ -203,3 +203,20 @@ def test_person_weighted_loss_reads_the_person_mask(reference_run, clip_dir, tmp
                              weighted, cpu)
     assert torch.isfinite(focus) and not torch.isclose(plain, focus)
     assert torch.isclose(plain, empty)  # no person: every cell has weight 1
+
+
+def test_paper_3d_conv_in_trains_through_both_stages(clip_dir, tmp_path):
+    """``conv_in_kind: 3d`` (the paper's fusion conv): stage 1 and stage 2 keep it, and a 2D stage 2 refuses it."""
+    first = tmp_path / "s1"
+    train(config_from_dict(run_config(clip_dir, first, steps=2, conv_in_kind="3d")))
+    image_unet = load_model(first / "export" / "denoising_unet.safetensors")
+    assert image_unet.conv_in_kind == "3d" and image_unet.state_dict()["conv_in.weight"].ndim == 5
+    second = tmp_path / "s2"
+    train(config_from_dict(run_config(clip_dir, second, stage=2, init_from=str(first / "export"), frames=3,
+                                      frame_stride=1, batch_size=1, steps=1, ema_decay=0.0, conv_in_kind="3d")))
+    video = load_model(second / "export" / "denoising_unet.safetensors")
+    assert video.conv_in_kind == "3d" and torch.equal(video.state_dict()["conv_in.weight"],
+                                                      image_unet.state_dict()["conv_in.weight"])
+    with pytest.raises(ValueError, match="conv_in_kind"):
+        train(config_from_dict(run_config(clip_dir, tmp_path / "bad", stage=2, init_from=str(first / "export"),
+                                          frames=3, frame_stride=1, batch_size=1, steps=1, ema_decay=0.0)))
