@@ -12,11 +12,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.harness.paths import REPO, media
+from tests.harness.paths import media
 
 pytestmark = pytest.mark.browser
-
-SCREENSHOTS = REPO / "web" / "screenshots"
 
 
 @pytest.fixture(scope="module")
@@ -31,12 +29,6 @@ def small_video(name: str) -> dict:
     # the walking woman, side-on, from frame 120
     return {"class_type": "MimoLoadVideo", "inputs": {
         "video": name, "max_side": 256, "frame_stride": 2, "max_frames": 6, "start_frame": 120}}
-
-
-def keep(src, name: str) -> None:
-    """Copies a screenshot into web/screenshots/ for the README."""
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    shutil.copy(src, SCREENSHOTS / name)
 
 
 def canvas_pixels(frontend, selector: str) -> dict:
@@ -83,8 +75,7 @@ def test_layer_viewer_scrubs_frames_and_switches_views(comfy, frontend, clip, ar
     assert "person_0004.jpg" in page.get_attribute(img, "src")
     assert page.text_content(".mimo-layer-viewer .mimo-label") == "5 / 6"
     page.wait_for_function(f"() => document.querySelector('{img}').naturalWidth > 0")
-    shot = frontend.node_screenshot("4", artifacts / "widget_layer_viewer.png")
-    keep(shot, "layer_viewer.png")
+    frontend.node_screenshot("4", artifacts / "widget_layer_viewer.png")
     assert page.locator(".mimo-layer-viewer button[data-view]").count() == 5
     assert frontend.pack_errors() == [], [e.text for e in frontend.pack_errors()]
 
@@ -148,8 +139,7 @@ def test_character_picker_upload_drop_and_swap_and_run(comfy, frontend, artifact
     img = Image.open(io.BytesIO(comfy.fetch_output(second["images"][0])))
     assert img.size == (512, 512)
     assert not np.allclose(_preview_mean(comfy, second), _preview_mean(comfy, first), atol=10)
-    shot = frontend.node_screenshot("1", artifacts / "widget_character_picker.png")
-    keep(shot, "character_picker.png")
+    frontend.node_screenshot("1", artifacts / "widget_character_picker.png")
     assert frontend.pack_errors() == [], [e.text for e in frontend.pack_errors()]
 
 
@@ -173,11 +163,10 @@ def test_motion_viewer_draws_orbits_and_scrubs(comfy, frontend, clip, artifacts)
     canvas = ".mimo-motion-viewer canvas"
     page.wait_for_function(f"() => Number(document.querySelector('{canvas}')?.dataset.triangles || 0) > 0")
     before = canvas_pixels(frontend, canvas)
-    shot = frontend.node_screenshot("4", artifacts / "widget_motion_viewer.png")
+    frontend.node_screenshot("4", artifacts / "widget_motion_viewer.png")
     assert before["triangles"] == entry["faces"]
     assert before["width"] > 100 and before["height"] > 100
     assert before["lit"] > 0.01 * before["width"] * before["height"], before  # the body covers part of the view
-    keep(shot, "motion_viewer.png")
 
     # drag to orbit: the drawing changes
     image_before = page.evaluate(f"() => document.querySelector('{canvas}').toDataURL()")
