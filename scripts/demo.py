@@ -3,8 +3,10 @@ ComfyUI server on CPU.
 
 Uses only what ships: MediaPipe, the Anny body model, the pack's own code and the pack's default
 MIMO model (``models/mimo-default``, made by `make default-model`). Runs the character-replacement
-workflow (scripts/workflow_specs.py) on 48 frames at the model's resolution and writes the result
-video and a side-by-side video (input | person layer | pose | result) under output/mimo_demo/.
+workflow (scripts/workflow_specs.py) on 48 frames: the clip is analysed at 512 pixels, the character
+is generated on a square crop around the person at the model's resolution in each context window and
+pasted back at 512 pixels. Writes the result video and a side-by-side video (input | person layer |
+pose | result) under output/mimo_demo/.
 
 Environment overrides: MIMO_DEMO_FRAMES (48), MIMO_DEMO_STEPS (the model's default or 25).
 """
@@ -57,7 +59,8 @@ def model_settings(folder: Path) -> dict:
     return settings
 
 
-# people are found and fitted at this size; generation runs at the model's own resolution
+# people are found, fitted and composited at this size; the person crops are generated at the model's
+# own resolution
 ANALYSIS_SIDE = 512
 
 
@@ -74,14 +77,13 @@ def main() -> int:
     prompt = character_replacement(
         "demo.mp4", "astronaut.png", model=DEFAULT_MODEL, prefix="mimo_demo/replace",
         max_side=ANALYSIS_SIDE, frame_stride=2, max_frames=frames, steps=settings["steps"],
-        ref_size=(settings["resolution"], settings["resolution"]),
-        generate_scale=settings["resolution"] / ANALYSIS_SIDE,
+        ref_size=(settings["resolution"], settings["resolution"]), crop_size=settings["resolution"],
     )
     for node in prompt.values():
         if node["class_type"] == "MimoGenerate":
             node["inputs"].update(window=settings["window"], overlap=min(4, settings["window"] - 1))
-    print(f"[demo] {frames} frames, longest side {settings['resolution']} px, {settings['steps']} steps, "
-          f"window {settings['window']}", flush=True)
+    print(f"[demo] {frames} frames, longest side {ANALYSIS_SIDE} px, person crops {settings['resolution']} px, "
+          f"{settings['steps']} steps, window {settings['window']}", flush=True)
     started = time.time()
     with tempfile.TemporaryDirectory(prefix="mimo-demo-") as tmp:
         server = ComfyServer(Path(tmp), output_dir=out_dir,

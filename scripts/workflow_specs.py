@@ -52,22 +52,42 @@ def _analyse(video: str, max_side: int, frame_stride: int, max_frames: int, star
 
 
 def _generate(first: int, reference_image: list, pose: list, scene: list, model: str, steps: int,
-              ref_size: tuple[int, int] = (512, 768)) -> dict:
+              ref_size: tuple[int, int] = (512, 768), crop_size: int | None = None, person_mask: list | None = None,
+              occlusion: list | None = None, occlusion_mask: list | None = None) -> dict:
     """Prepare the reference, load the model, encode identity, generate.
 
+    With ``crop_size`` every context window is generated on a square crop around the person (from
+    ``person_mask``) at ``crop_size`` pixels and pasted back over the scene at the video's own size.
+    ``occlusion`` / ``occlusion_mask``: the occluders (seen by 12-channel models, pasted on top).
     Ids ``first .. first+3``: 0 reference (image, mask), 1 pipeline, 2 identity, 3 generated frames.
     """
     r, lp, e, g = (str(first + k) for k in range(4))
+    generate = {"pipeline": [lp, 0], "identity": [e, 0], "pose": pose, "scene": scene,
+                "steps": steps, "cfg": 3.5, "seed": 0, "window": 24, "overlap": 4}
+    if occlusion is not None:
+        generate.update(occlusion=occlusion, occlusion_mask=occlusion_mask)
+    if crop_size is not None:
+        generate.update(person_crop=True, crop_size=crop_size)
+        if person_mask is not None:
+            generate["person_mask"] = person_mask
     return {
         r: {"class_type": "MimoPrepareReference", "inputs": {
             "image": reference_image, "width": ref_size[0], "height": ref_size[1], "margin": 0.1,
             "background": "white"}},
         lp: {"class_type": "MimoLoadPipeline", "inputs": {"model": model}},
         e: {"class_type": "MimoEncodeIdentity", "inputs": {"pipeline": [lp, 0], "reference": [r, 0]}},
-        g: {"class_type": "MimoGenerate", "inputs": {
-            "pipeline": [lp, 0], "identity": [e, 0], "pose": pose, "scene": scene,
-            "steps": steps, "cfg": 3.5, "seed": 0, "window": 24, "overlap": 4}},
+        g: {"class_type": "MimoGenerate", "inputs": generate},
     }
+
+
+def _paste_near_person(graph: dict, grow_id: str, paste_id: str, generated: list, scene: list,
+                       silhouette: list, grow: int) -> list:
+    """The generated frames inside the body silhouette grown by ``grow`` pixels, the scene elsewhere
+    (so the background keeps the scene's own pixels and the character stays where the body is)."""
+    graph[grow_id] = {"class_type": "GrowMask", "inputs": {"mask": silhouette, "expand": grow, "tapered_corners": True}}
+    graph[paste_id] = {"class_type": "MimoCompositeLayer", "inputs": {
+        "frames": scene, "layer": generated, "mask": [grow_id, 0]}}
+    return [paste_id, 0]
 
 
 # ------------------------------------------------------------------------------------ workflows
@@ -89,38 +109,26 @@ def preprocess_preview(video: str, prefix: str = "mimo/preprocess", max_side: in
 
 def character_replacement(video: str, character: str, model: str = DEFAULT_MODEL, prefix: str = "mimo/replace",
                           max_side: int = 512, frame_stride: int = 2, max_frames: int = 48, steps: int = 25,
-                          ref_size: tuple[int, int] = (512, 768), generate_scale: float = 1.0) -> dict:
+                          ref_size: tuple[int, int] = (512, 768), crop_size: int = 768, paste_grow: int = 5) -> dict:
     """Replace the person in a video with the character of a picture: the video is split into
     person / scene / occlusion layers, the scene is inpainted, the character is animated with the
     person's 3D motion over that scene, and the occlusion layer is put back on top. Saves the result
-    and a side-by-side video (input | person layer | pose condition | result)."""
+    and a side-by-side video (input | person layer | pose condition | result).
+
+    Generation runs on a square crop around the tracked person per context window, at ``crop_size``
+    pixels (the model's own resolution), and is pasted back at the video's size; the generated
+    character is kept inside the body silhouette grown by ``paste_grow`` pixels, the clean scene
+    everywhere else, occluders on top."""
     graph = _analyse(video, max_side, frame_stride, max_frames)
+    # ids: 1 video, 2 track, 3 motion, 4 pose, 5 layers, 6 scene
     graph["20"] = {"class_type": "LoadImage", "inputs": {"image": character}}
     pose, scene, occlusion, occlusion_mask = ["4", 0], ["6", 0], ["5", 3], ["5", 4]
-    if generate_scale != 1.0:
-        # analyse at a size where people are found, generate at the model's own size
-        def scaled(node_id: str, image: list) -> list:
-            graph[node_id] = {"class_type": "ImageScaleBy", "inputs": {
-                "image": image, "upscale_method": "area", "scale_by": generate_scale}}
-            return [node_id, 0]
-
-        pose, scene, occlusion = scaled("50", pose), scaled("51", scene), scaled("52", occlusion)
-        graph["53"] = {"class_type": "MaskToImage", "inputs": {"mask": occlusion_mask}}
-        graph["55"] = {"class_type": "ImageToMask", "inputs": {"image": scaled("54", ["53", 0]), "channel": "red"}}
-        occlusion_mask = ["55", 0]
-    silhouette = ["4", 1]
-    if generate_scale != 1.0:
-        graph["56"] = {"class_type": "MaskToImage", "inputs": {"mask": silhouette}}
-        graph["57"] = {"class_type": "ImageToMask", "inputs": {"image": scaled("58", ["56", 0]), "channel": "red"}}
-        silhouette = ["57", 0]
-    graph.update(_generate(21, ["20", 0], pose, scene, model, steps, ref_size))
+    graph.update(_generate(21, ["20", 0], pose, scene, model, steps, ref_size, crop_size=crop_size,
+                           person_mask=["2", 0], occlusion=occlusion, occlusion_mask=occlusion_mask))
     # 21 reference, 22 pipeline, 23 identity, 24 generated
-    # keep the generated character inside the (slightly grown) body silhouette, the clean scene elsewhere,
-    # as the official release pastes its generated person region back into the frame
-    graph["59"] = {"class_type": "GrowMask", "inputs": {"mask": silhouette, "expand": 2, "tapered_corners": True}}
-    graph["60"] = {"class_type": "MimoCompositeLayer", "inputs": {"frames": scene, "layer": ["24", 0], "mask": ["59", 0]}}
+    pasted = _paste_near_person(graph, "59", "60", ["24", 0], scene, ["4", 1], paste_grow)
     graph["25"] = {"class_type": "MimoCompositeLayer", "inputs": {
-        "frames": ["60", 0], "layer": occlusion, "mask": occlusion_mask}}
+        "frames": pasted, "layer": occlusion, "mask": occlusion_mask}}
     _add_video_output(graph, "26", "27", ["25", 0], ["1", 1], f"{prefix}_result")
     graph["28"] = {"class_type": "MimoSideBySide", "inputs": {
         "video_1": ["1", 0], "video_2": ["5", 1], "video_3": ["4", 0], "video_4": ["25", 0]}}
@@ -130,9 +138,12 @@ def character_replacement(video: str, character: str, model: str = DEFAULT_MODEL
 
 def animate_in_new_scene(video: str, character: str, scene_image: str, model: str = DEFAULT_MODEL,
                          prefix: str = "mimo/animate", max_side: int = 512, frame_stride: int = 2,
-                         max_frames: int = 48, steps: int = 25) -> dict:
+                         max_frames: int = 48, steps: int = 25, ref_size: tuple[int, int] = (512, 768),
+                         crop_size: int = 768, paste_grow: int = 5) -> dict:
     """Animate the character of a picture with the 3D motion taken from a video, in front of a new
-    background picture (scaled and cropped to the video's size, held for every frame)."""
+    background picture (scaled and cropped to the video's size, held for every frame). Generation
+    runs on a crop around the person at ``crop_size`` pixels; the character is pasted inside the body
+    silhouette grown by ``paste_grow`` pixels, the background picture everywhere else."""
     graph = _analyse(video, max_side, frame_stride, max_frames)
     for unused in ("5", "6"):  # no layer split needed: the scene is new
         graph.pop(unused)
@@ -142,10 +153,12 @@ def animate_in_new_scene(video: str, character: str, scene_image: str, model: st
     graph["32"] = {"class_type": "ImageScale", "inputs": {
         "image": ["30", 0], "upscale_method": "bilinear", "width": ["31", 0], "height": ["31", 1], "crop": "center"}}
     graph["33"] = {"class_type": "RepeatImageBatch", "inputs": {"image": ["32", 0], "amount": ["1", 2]}}
-    graph.update(_generate(21, ["20", 0], ["4", 0], ["33", 0], model, steps))
-    _add_video_output(graph, "26", "27", ["24", 0], ["1", 1], f"{prefix}_result")
+    graph.update(_generate(21, ["20", 0], ["4", 0], ["33", 0], model, steps, ref_size, crop_size=crop_size,
+                           person_mask=["2", 0]))
+    result = _paste_near_person(graph, "35", "36", ["24", 0], ["33", 0], ["4", 1], paste_grow)
+    _add_video_output(graph, "26", "27", result, ["1", 1], f"{prefix}_result")
     graph["28"] = {"class_type": "MimoSideBySide", "inputs": {
-        "video_1": ["1", 0], "video_2": ["4", 0], "video_3": ["24", 0]}}
+        "video_1": ["1", 0], "video_2": ["4", 0], "video_3": result}}
     _add_video_output(graph, "29", "34", ["28", 0], ["1", 1], f"{prefix}_side_by_side")
     return graph
 
@@ -153,11 +166,13 @@ def animate_in_new_scene(video: str, character: str, scene_image: str, model: st
 def scene_swap(motion_video: str, scene_video: str, character: str, model: str = DEFAULT_MODEL,
                prefix: str = "mimo/scene_swap",
                max_side: int = 512, frame_stride: int = 2, max_frames: int = 48, scene_start: int = 0,
-               steps: int = 25) -> dict:
+               steps: int = 25, ref_size: tuple[int, int] = (512, 768), crop_size: int = 768,
+               paste_grow: int = 5) -> dict:
     """Put the motion of one video into the scene of another: the 3D motion comes from the first
     video and drives the character of a picture (a portrait of that video's person keeps them); the
     second video's person is removed and its scene inpainted (read for as many frames as the first,
-    scaled to its size)."""
+    scaled to its size). Generation runs on a crop around the person at ``crop_size`` pixels; the
+    character is pasted inside the body silhouette grown by ``paste_grow`` pixels."""
     graph = _analyse(motion_video, max_side, frame_stride, max_frames)
     for unused in ("5", "6"):
         graph.pop(unused)
@@ -171,10 +186,66 @@ def scene_swap(motion_video: str, scene_video: str, character: str, model: str =
     graph["31"] = {"class_type": "GetImageSize", "inputs": {"image": ["4", 0]}}
     graph["32"] = {"class_type": "ImageScale", "inputs": {
         "image": ["45", 0], "upscale_method": "bilinear", "width": ["31", 0], "height": ["31", 1], "crop": "center"}}
-    graph.update(_generate(21, ["20", 0], ["4", 0], ["32", 0], model, steps))
-    _add_video_output(graph, "26", "27", ["24", 0], ["1", 1], f"{prefix}_result")
+    graph.update(_generate(21, ["20", 0], ["4", 0], ["32", 0], model, steps, ref_size, crop_size=crop_size,
+                           person_mask=["2", 0]))
+    result = _paste_near_person(graph, "35", "36", ["24", 0], ["32", 0], ["4", 1], paste_grow)
+    _add_video_output(graph, "26", "27", result, ["1", 1], f"{prefix}_result")
     graph["28"] = {"class_type": "MimoSideBySide", "inputs": {
-        "video_1": ["1", 0], "video_2": ["40", 0], "video_3": ["4", 0], "video_4": ["24", 0]}}
+        "video_1": ["1", 0], "video_2": ["40", 0], "video_3": ["4", 0], "video_4": result}}
+    _add_video_output(graph, "29", "30", ["28", 0], ["1", 1], f"{prefix}_side_by_side")
+    return graph
+
+
+# the official release's files, under the names they are published with
+OFFICIAL_MODEL = "mimo_official"
+HMR2_CHECKPOINT = "epoch=35-step=1000000.ckpt"
+SMPL_FILE = "SMPL_NEUTRAL.pkl"
+SMPLH_FILE = "SMPLH_NEUTRAL.pkl"
+SDC_TABLE = "sdc_info.npy"
+PROPAINTER = "ProPainter.pth"
+
+
+def official_sdc(video: str, character: str, model: str = OFFICIAL_MODEL, prefix: str = "mimo/official",
+                 max_side: int = 768, frame_stride: int = 2, max_frames: int = 48, steps: int = 25,
+                 ref_size: tuple[int, int] = (512, 768), crop_size: int = 768,
+                 hmr2_checkpoint: str = HMR2_CHECKPOINT, smpl_file: str = SMPL_FILE, smplh_file: str = SMPLH_FILE,
+                 colour_table: str = SDC_TABLE, propainter: str = PROPAINTER) -> dict:
+    """Character replacement with the released MIMO weights (8-channel UNet: noisy latents + scene),
+    conditioned the way they were trained: the person is tracked, their SMPL body estimated per frame
+    with HMR 2.0, drawn as the sdc condition on the SMPL-H mesh (colour table from the release's
+    ``sdc_info.npy``, fingers from MediaPipe, hands left out where none is found), the scene inpainted
+    with ProPainter, each context window generated on a square crop around the person at ``crop_size``
+    pixels and pasted back with a feathered edge, occluders on top. Saves the result and a side-by-side
+    video (input | sdc condition | inpainted scene | result).
+
+    Ids: 1 video, 2 track, 3 motion, 4 sdc (sdc, silhouette), 5 layers, 6 scene, 20 character,
+    21 reference, 22 pipeline, 23 identity, 24 generated, 25 occluders on top."""
+    graph = {
+        "1": {"class_type": "MimoLoadVideo", "inputs": {
+            "video": video, "max_side": max_side, "frame_stride": frame_stride,
+            "max_frames": max_frames, "start_frame": 0}},
+        "2": {"class_type": "MimoTrackPerson", "inputs": {"frames": ["1", 0], "select": "largest", "person_index": 0}},
+        "3": {"class_type": "MimoEstimateMotionHmr2", "inputs": {
+            "frames": ["1", 0], "track": ["2", 1], "checkpoint": hmr2_checkpoint, "smpl_model": smpl_file,
+            "batch_size": 8, "box_margin": 1.2, "fps": ["1", 1]}},
+        "4": {"class_type": "MimoRenderSdc", "inputs": {
+            "motion": ["3", 0], "colour_table": colour_table, "body_model_file": smplh_file, "table_key": "smpl",
+            "width": 0, "height": 0, "frames": ["1", 0], "hands": "mediapipe",
+            "missing_hands": "hide (as the release)"}},
+        "5": {"class_type": "MimoSplitLayers", "inputs": {
+            "frames": ["1", 0], "person_mask": ["2", 0], "body_silhouette": ["4", 1], "depth_margin": 0.05}},
+        "6": {"class_type": "MimoInpaintSceneProPainter", "inputs": {
+            "frames": ["5", 5], "holes": ["5", 6], "model": propainter, "dilate": 4, "neighbor_length": 10,
+            "ref_stride": 10, "subvideo_length": 80, "raft_iters": 20}},
+        "20": {"class_type": "LoadImage", "inputs": {"image": character}},
+    }
+    graph.update(_generate(21, ["20", 0], ["4", 0], ["6", 0], model, steps, ref_size, crop_size=crop_size,
+                           person_mask=["2", 0]))
+    graph["25"] = {"class_type": "MimoCompositeLayer", "inputs": {
+        "frames": ["24", 0], "layer": ["5", 3], "mask": ["5", 4]}}
+    _add_video_output(graph, "26", "27", ["25", 0], ["1", 1], f"{prefix}_result")
+    graph["28"] = {"class_type": "MimoSideBySide", "inputs": {
+        "video_1": ["1", 0], "video_2": ["4", 0], "video_3": ["6", 0], "video_4": ["25", 0]}}
     _add_video_output(graph, "29", "30", ["28", 0], ["1", 1], f"{prefix}_side_by_side")
     return graph
 
@@ -224,6 +295,25 @@ def wan_animate_interop(video: str, character: str, prefix: str = "mimo/wan_anim
     return graph
 
 
+# the shipped default model generates at 64 x 64 pixels: crops and reference at its size
+DEFAULT_MODEL_SIZE = 64
+CROP_NOTE = (
+    "MIMO Generate works on a square crop around the person per context window (person_crop), at "
+    "crop_size pixels, and pastes it back at the video's size. crop_size and the reference size are "
+    "set for the shipped mimo-default model (64 pixels); for a full-size MIMO model set crop_size to "
+    "768 and MIMO Prepare Reference to 512 x 768."
+)
+OFFICIAL_NOTE = (
+    "The released MIMO weights (models/mimo/mimo_official: denoising_unet.pth, reference_unet.pth, "
+    "pose_guider.pth, motion_module.pth with sd-vae-ft-mse, image_encoder and the SD1.5 unet/config.json "
+    "beside them) on the condition they were trained on: the SMPL body from HMR 2.0 "
+    "(models/hmr2/epoch=35-step=1000000.ckpt, models/body_models/SMPL_NEUTRAL.pkl) drawn as the sdc "
+    "render on the SMPL-H mesh (models/body_models/SMPLH_NEUTRAL.pkl) with the release's colour table "
+    "(models/body_models/sdc_info.npy, or one made by MIMO Recover SDC Table), fingers from MediaPipe; "
+    "the scene inpainted with ProPainter (models/propainter). Generation on 768-pixel person crops, as "
+    "released. The pack's tests run this graph with tiny random weights in these formats."
+)
+
 # file name -> (title shown in the template browser, builder with the sample inputs)
 WORKFLOWS = {
     "mimo_preprocess_preview": (
@@ -232,15 +322,22 @@ WORKFLOWS = {
     ),
     "mimo_character_replacement": (
         "MIMO: replace the person in a video with a character",
-        lambda: character_replacement("demo.mp4", "astronaut.png", ref_size=(64, 64), generate_scale=0.125),
+        lambda: character_replacement("demo.mp4", "astronaut.png", ref_size=(DEFAULT_MODEL_SIZE,) * 2,
+                                      crop_size=DEFAULT_MODEL_SIZE),
     ),
     "mimo_animate_new_scene": (
         "MIMO: animate a character with a video's motion in a new scene",
-        lambda: animate_in_new_scene("demo.mp4", "astronaut.png", "mimo_scene.png"),
+        lambda: animate_in_new_scene("demo.mp4", "astronaut.png", "mimo_scene.png",
+                                     ref_size=(DEFAULT_MODEL_SIZE,) * 2, crop_size=DEFAULT_MODEL_SIZE),
     ),
     "mimo_scene_swap": (
         "MIMO: the motion of one video in another video's scene",
-        lambda: scene_swap("demo.mp4", "demo.mp4", "astronaut.png", scene_start=60),
+        lambda: scene_swap("demo.mp4", "demo.mp4", "astronaut.png", scene_start=60,
+                           ref_size=(DEFAULT_MODEL_SIZE,) * 2, crop_size=DEFAULT_MODEL_SIZE),
+    ),
+    "mimo_official_sdc": (
+        "MIMO: the released MIMO weights on the sdc condition (needs the official weights)",
+        lambda: official_sdc("demo.mp4", "astronaut.png"),
     ),
     "mimo_wan_animate": (
         "MIMO layers and pose into Wan 2.2 Animate (needs the Wan 2.2 Animate models)",
@@ -249,7 +346,17 @@ WORKFLOWS = {
 }
 
 # file name -> text of a note shown in the workflow (UI format only)
-NOTES = {"mimo_wan_animate": WAN_NOTE}
+NOTES = {
+    "mimo_wan_animate": WAN_NOTE,
+    "mimo_official_sdc": OFFICIAL_NOTE,
+    "mimo_character_replacement": CROP_NOTE,
+    "mimo_animate_new_scene": CROP_NOTE,
+    "mimo_scene_swap": CROP_NOTE,
+}
 
 # workflows checked against the server's node definitions only (their models cannot be made tiny)
 VALIDATE_ONLY = {"mimo_wan_animate"}
+
+# workflows run end to end by a test of their own (they need tiny weights in other formats than the
+# pack's): file name -> the test
+OWN_RUN_TEST = {"mimo_official_sdc": "tests/server/test_official_workflow.py"}
