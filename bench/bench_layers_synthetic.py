@@ -10,13 +10,17 @@ occlusion mask and posed vertices are exact. Per clip and over all clips it prin
 
 * person-mask IoU of the MediaPipe tracker (``track_person``) vs the exact visible
   person mask (lost frames count with an empty mask);
-* occlusion IoU of ``split_layers`` (no depth, so the body-silhouette rule:
-  silhouette pixels the person mask misses are hidden body) vs the exact
-  occlusion mask, with the silhouette rendered (a) from the ground-truth vertices
+* occlusion IoU of ``split_layers`` (no depth: occluders found by their motion
+  across the body and by the hidden body, silhouette pixels the person mask
+  misses) vs the exact occlusion mask, with the silhouette rendered (a) from the ground-truth vertices
   and (b) from the body fitted to the tracker's landmarks; each both against the
   whole occluder mask and against the occluded part of the body (the part the
   silhouette rule can see), plus (c) with the ground-truth person mask and
   silhouette (the rule alone, without tracker errors);
+* person-mask IoU of the split's person layer (the tracker's mask minus the
+  occluders found) with the fitted silhouette, the largest composite error
+  (occlusion over person over scene vs the input, in 1/255 steps) and the
+  split's time per frame;
 * error of the fitted body: 3D landmark error after aligning the hip centres (mm),
   2D landmark error (% of the person's box height) and per-vertex error (mm), where
   a landmark is the mean of the 8 vertices nearest to the model's landmark on the
@@ -76,12 +80,17 @@ def evaluate(seed: int, size: int, frames: int, iterations: int, body, detector)
          "track_ms": 1000 * track_s / frames}  # fmt: skip
 
     def occ_scores(tag: str, person_mask: np.ndarray, silhouette: np.ndarray) -> None:
+        start = time.perf_counter()
         layers = split_layers(
             video, person_mask.astype(np.float32), body_silhouette=silhouette.astype(np.float32)
         )
+        r[f"split_ms_{tag}"] = 1000 * (time.perf_counter() - start) / frames
         occ = layers.occlusion_mask > 0.5
         r[f"occ_iou_{tag}"] = iou(occ, gt_occ)
         r[f"occ_body_iou_{tag}"] = iou(occ & body_sil, hidden_gt)
+        r[f"person_iou_{tag}"] = iou(layers.person_mask > 0.5, gt_person)
+        frames_f = video.astype(np.float32) / 255.0
+        r[f"composite_err_{tag}"] = float(np.abs(layers.composite() - frames_f).max() * 255.0)
 
     occ_scores("gt_sil", track.masks, body_sil)
     occ_scores("gt_all", gt_person, body_sil)
@@ -132,14 +141,15 @@ def write_layers_figure(out: Path, r: dict) -> None:
     occ_per_frame = (sample.clip.occlusion_mask > 127) & sample.body_mask
     i = int(np.argmax(occ_per_frame.reshape(len(video), -1).sum(1)))
     _, sil = r["fit"]
-    layers = split_layers(video[i : i + 1], track.masks[i : i + 1], body_silhouette=sil[i : i + 1])
-    tiles = [video[i].astype(np.float32) / 255.0, layers.person[0], layers.occlusion[0], layers.scene[0]]
+    # The whole clip: finding occluders by their motion needs the neighbouring frames.
+    layers = split_layers(video, track.masks, body_silhouette=sil)
+    tiles = [video[i].astype(np.float32) / 255.0, layers.person[i], layers.occlusion[i], layers.scene[i]]
     outline = (
         cv2.morphologyEx((sil[i] > 0.5).astype(np.uint8), cv2.MORPH_GRADIENT, np.ones((3, 3), np.uint8)) > 0
     )
     tiles[2] = tiles[2].copy()
     tiles[2][outline] = (0.2, 0.6, 1.0)
-    missed = (sample.clip.occlusion_mask[i] > 127) & ~(layers.occlusion_mask[0] > 0.5)
+    missed = (sample.clip.occlusion_mask[i] > 127) & ~(layers.occlusion_mask[i] > 0.5)
     tiles[2][missed] = 0.4 * tiles[0][missed] + np.array([0.6, 0.0, 0.0], np.float32)
     img = np.concatenate([np.pad(t, ((2, 2), (2, 2), (0, 0)), constant_values=1.0) for t in tiles], 1)
     img = (np.clip(img, 0, 1) * 255).astype(np.uint8)
@@ -162,8 +172,9 @@ def main() -> int:
 
     body = default_body_model()
     rows = []
-    cols = ("found", "person_iou", "occ_iou_gt_all", "occ_body_iou_gt_all", "occ_iou_gt_sil", "occ_body_iou_gt_sil",
-            "occ_iou_fit_sil", "occ_body_iou_fit_sil", "mpjpe_mm", "err2d_pct", "pve_mm")  # fmt: skip
+    cols = ("found", "person_iou", "person_iou_fit_sil", "occ_iou_gt_all", "occ_body_iou_gt_all", "occ_iou_gt_sil",
+            "occ_body_iou_gt_sil", "occ_iou_fit_sil", "occ_body_iou_fit_sil", "composite_err_fit_sil",
+            "split_ms_fit_sil", "mpjpe_mm", "err2d_pct", "pve_mm")  # fmt: skip
     print(f"{args.size}x{args.size}, {args.frames} frames per clip, fit {args.iterations} iterations")
     print("seed motion      occ% " + " ".join(f"{c[:14]:>14s}" for c in cols))
     with MediaPipePersonDetector() as detector:
@@ -172,16 +183,15 @@ def main() -> int:
             rows.append(r)
             vals = " ".join(f"{r.get(c, float('nan')):14.3f}" for c in cols)
             print(f"{seed:4d} {r['motion'][:10]:10s} {100 * r['occluded_fraction']:4.1f} {vals}", flush=True)
-    print(
-        "mean            "
-        + " " * 5
-        + " ".join(f"{np.nanmean([r.get(c, np.nan) for r in rows]):14.3f}" for c in cols)
-    )
-    print(
-        "median          "
-        + " " * 5
-        + " ".join(f"{np.nanmedian([r.get(c, np.nan) for r in rows]):14.3f}" for c in cols)
-    )
+    groups = [("", rows), (" hidden", [r for r in rows if r["occluded_fraction"] > 0]),
+              (" none", [r for r in rows if r["occluded_fraction"] == 0])]  # fmt: skip
+    for name, group in groups:
+        if not group or (name and len(group) == len(rows)):
+            continue
+        for stat, fn in (("mean", np.nanmean), ("median", np.nanmedian)):
+            label = f"{stat}{name}"
+            print(f"{label:21s}" + " ".join(f"{fn([r.get(c, np.nan) for r in group]):14.3f}" for c in cols))
+    print("rows 'hidden': clips whose occluders hide part of the body; 'none': clips where nothing does.")
     fits = [r["fit_s_per_frame"] for r in rows if "fit_s_per_frame" in r]
     print(
         f"tracking {np.mean([r['track_ms'] for r in rows]):.1f} ms/frame, fit "
@@ -190,7 +200,9 @@ def main() -> int:
     print(
         "occ_*: occlusion IoU vs the whole occluder mask; occ_body_*: vs the occluded part of the body. "
         "gt_all: exact person mask + exact silhouette; gt_sil: tracker mask + exact silhouette; "
-        "fit_sil: tracker mask + fitted-body silhouette."
+        "fit_sil: tracker mask + fitted-body silhouette (the default path). person_iou: the tracker's mask; "
+        "person_iou_fit_sil: the split's person mask (occluders removed). composite_err: largest difference "
+        "(1/255 steps) between the layers' composite and the input. split_ms: split_layers per frame."
     )
     if args.figures is not None:
         with_occ = [r for r in rows if r.get("fit") and r["occluded_fraction"] > 0]

@@ -8,6 +8,7 @@ from .depth import DepthEstimator, estimate_depth
 from .inpaint import inpaint_video
 from .layers import Layers, split_layers
 from .mediapipe_backend import MediaPipePersonDetector, PersonDetection
+from .occluders import find_moving_occluders
 from .reference import person_mask, prepare_reference
 from .sam2_backend import Sam2VideoBackend
 from .stream import StreamResult, preprocess_video_stream
@@ -23,6 +24,7 @@ __all__ = [
     "Sam2VideoBackend",
     "StreamResult",
     "estimate_depth",
+    "find_moving_occluders",
     "inpaint_video",
     "person_mask",
     "prepare_reference",

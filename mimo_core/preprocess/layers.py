@@ -11,7 +11,14 @@ Occluders are what lies in front of the person:
   non-person pixels around the person that are nearer than the person.
 * without depth but with ``body_silhouette`` (the rendered body): silhouette
   pixels not covered by the person mask are hidden body; the candidate segments
-  covering them (or, with no candidates, the hidden area itself) are occluders.
+  covering them are occluders. With no candidates, occluders are found two
+  ways: things that move on their own across the body
+  (:func:`~mimo_core.preprocess.occluders.find_moving_occluders`: optical flow,
+  the silhouette and the person mask decide, and each occluder is followed
+  through the clip), plus the hidden area itself where it is thick (a static
+  occluder; thin slivers along the silhouette's edge are fitting errors).
+  Segmenters often put an occluder that lies over the body into the person
+  mask; the visible person is the person mask minus the occluders.
 
 Layers hold colours *unpremultiplied*: each layer equals the frame where its
 mask is > 0 and 0 elsewhere. :meth:`Layers.composite` puts the occlusion layer
@@ -30,6 +37,7 @@ import cv2
 import numpy as np
 
 from ._arrays import as_frames, as_masks, expand_box, mask_box, to_numpy, to_uint8
+from .occluders import find_moving_occluders
 
 
 @dataclass
@@ -89,6 +97,8 @@ def split_layers(
     min_area: int = 16,
     min_hidden_fraction: float = 0.2,
     mask_floor: float = 0.1,
+    motion: bool = True,
+    hidden_opening: float = 0.03,
 ) -> Layers:
     """Split ``frames`` into person / occlusion / scene layers.
 
@@ -110,6 +120,11 @@ def split_layers(
         mask_floor: person-mask values below this are treated as 0 (segmenters
             leave faint non-zero values around the person, which would otherwise
             put a box of background into the person layer).
+        motion: without depth and candidates, also find occluders by their motion
+            (needs ``body_silhouette`` and at least two frames).
+        hidden_opening: without depth and candidates, hidden body counts as an
+            occluder only where it is thicker than about twice this share of the
+            silhouette's size (morphological opening).
 
     Returns:
         :class:`Layers`. With neither ``depth`` nor ``body_silhouette`` there
@@ -139,7 +154,10 @@ def split_layers(
             search_scale,
             min_area,
             min_hidden_fraction,
+            hidden_opening,
         )
+    if motion and dm is None and cands is None and sil is not None and t > 1:
+        occ = np.maximum(occ, find_moving_occluders(clip, pm, sil))
     person_vis = pm * (1 - occ)
     scene_mask = (1 - person_vis) * (1 - occ)
     return Layers(
@@ -188,6 +206,7 @@ def _occluders_in_frame(
     scale: float,
     min_area: int,
     min_hidden_fraction: float,
+    hidden_opening: float = 0.03,
 ) -> np.ndarray:
     """[H,W] occlusion mask of one frame."""
     out = np.zeros(pm.shape, np.float32)
@@ -224,7 +243,12 @@ def _occluders_in_frame(
             if area >= min_area and (seg & hidden).sum() >= min_hidden_fraction * area:
                 out = np.maximum(out, c)
         return out
-    hidden_u8 = cv2.morphologyEx(hidden.astype(np.uint8), cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
+    # Keep the thick parts only: a misfitted body leaves slivers along its edge.
+    box = mask_box(sil)
+    size = 0.0 if box is None else float(max(box[2] - box[0], box[3] - box[1]))
+    r = max(1, int(round(hidden_opening * size)))
+    kernel = np.ones((2 * r + 1, 2 * r + 1), np.uint8)
+    hidden_u8 = cv2.morphologyEx(hidden.astype(np.uint8), cv2.MORPH_OPEN, kernel)
     n, labels, stats, _ = cv2.connectedComponentsWithStats(hidden_u8, connectivity=8)
     for k in range(1, n):
         if stats[k, cv2.CC_STAT_AREA] >= min_area:

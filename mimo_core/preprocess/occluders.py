@@ -1,0 +1,380 @@
+"""Find occluders without a depth model: motion segments that cover the rendered body.
+
+An occluder is a thing in front of the person. Without depth, two observations
+tell it apart from the person:
+
+* it moves on its own: its optical flow (relative to the background's motion)
+  is one coherent motion that differs from the body's;
+* it covers the body: a good part of it lies inside the rendered body
+  silhouette (eroded, so that a slightly misfitted body does not count), yet
+  it also reaches outside the person (a body part stays within the person's
+  outline; an object passing in front extends beyond it). An object passing
+  behind the person does not lie on the silhouette where the person is seen.
+
+Per frame, the flow relative to the background is split into its dominant
+motions (peaks of the 2D histogram of flow vectors). A pixel belongs to a
+motion only where that motion explains the change towards both neighbouring
+frames clearly better than the background's motion does (so textureless areas,
+where dense flow is a guess, and noise do not count); each connected region of
+one motion is a candidate, kept when both observations hold. Occluders found
+in some frames are then followed through the clip: moved by their motion to
+the next (previous) frame, they keep the pixels that still look the same, plus
+that frame's regions with the same motion, even where they no longer cover the
+body. Region edges follow colour: each occluder is snapped to SLIC superpixels.
+
+Everything runs at a working size of at most ``max_side`` pixels (flow is the
+main cost, about one Farneback call per frame).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from ._arrays import as_frames, as_masks
+
+
+@dataclass
+class _Region:
+    frame: int
+    mask: np.ndarray  # [h,w] bool at working size
+    velocity: np.ndarray  # [2] flow relative to the background, working pixels per frame
+    unlike_person: bool = True  # its motion differs from the body's in its frame
+
+
+def find_moving_occluders(
+    frames: np.ndarray,
+    person_mask: np.ndarray,
+    body_silhouette: np.ndarray,
+    max_side: int = 256,
+    min_area_fraction: float = 0.002,
+    motion_threshold: float = 1.0,
+    person_motion_margin: float = 1.5,
+    outside_fraction: float = 0.15,
+    off_body_fraction: float = 0.5,
+    min_body_overlap: float = 0.05,
+    contrast: float = 6.0,
+    window: int = 8,
+    carry_tolerance: float = 12.0,
+    superpixels: bool = True,
+) -> np.ndarray:
+    """[T,H,W] float32 mask of occluders found by their motion.
+
+    Args:
+        frames: [T,H,W,3] float 0..1 (or uint8).
+        person_mask: [T,H,W] 0..1, the segmenter's person mask (may include occluders).
+        body_silhouette: [T,H,W] 0..1, the rendered body (hidden parts included).
+        max_side: working size (longest side, pixels).
+        min_area_fraction: smallest region, as a share of the working frame's area.
+        motion_threshold: flow (working pixels per frame) relative to the background
+            below which a pixel counts as still.
+        person_motion_margin: a region's motion must differ from the body's by at
+            least this (working pixels per frame) to be an occluder.
+        outside_fraction: share of a region lying outside the person (mask and
+            silhouette, grown) that shows it is not a body part.
+        off_body_fraction: alternatively, share of it lying outside the grown
+            silhouette (the segmenter's mask often covers an occluder too).
+        min_body_overlap: share of the region that must lie on the eroded silhouette.
+        contrast: grey-level difference (0..255, local mean) that a motion must
+            explain better than the background's motion does.
+        window: the body's motion is a median over this many frames either side.
+        carry_tolerance: grey-level difference (0..255, local mean) under which a
+            pixel of an occluder carried to the next frame still belongs to it.
+        superpixels: snap region edges to SLIC superpixels.
+    """
+    frames = as_frames(frames)
+    t, h, w = frames.shape[:3]
+    person_mask = as_masks(person_mask, (t, h, w), "person_mask")
+    body_silhouette = as_masks(body_silhouette, (t, h, w), "body_silhouette")
+    out = np.zeros((t, h, w), np.float32)
+    if t < 2:
+        return out
+    scale = min(1.0, max_side / max(h, w))
+    sw, sh = max(8, round(w * scale)), max(8, round(h * scale))
+    small = np.stack([cv2.resize(f, (sw, sh), interpolation=cv2.INTER_AREA) for f in frames])
+    grey = [cv2.cvtColor((f * 255).astype(np.uint8), cv2.COLOR_RGB2GRAY) for f in small]
+    pm = np.stack([cv2.resize(m, (sw, sh), interpolation=cv2.INTER_AREA) for m in person_mask]) > 0.5
+    sil = np.stack([cv2.resize(m, (sw, sh), interpolation=cv2.INTER_AREA) for m in body_silhouette]) > 0.5
+    min_area = max(8, int(min_area_fraction * sw * sh))
+
+    flows = _flows(grey)
+    backgrounds, person_vs = _motions(flows, pm, sil, min_area, window)
+    regions: list[list[_Region]] = []
+    found: list[list[_Region]] = []
+    for i in range(t):
+        flow, _, sign = flows[i]
+        others = [(grey[k], float(k - i)) for k in (i + 1, i - 1) if 0 <= k < t]
+        cands, occ = _frame_regions(
+            grey[i], others, flow, backgrounds[i], person_vs[i], sign, pm[i], sil[i], i, min_area,
+            motion_threshold, contrast, person_motion_margin, outside_fraction, off_body_fraction,
+            min_body_overlap,
+        )  # fmt: skip
+        regions.append(cands)
+        found.append(occ)
+    found = _follow(grey, regions, found, backgrounds, min_area, carry_tolerance, contrast)
+
+    masks = np.zeros((t, sh, sw), bool)
+    for i in range(t):
+        for r in found[i]:
+            masks[i] |= r.mask
+    if superpixels:
+        masks = np.stack([_snap(small[i], masks[i]) if masks[i].any() else masks[i] for i in range(t)])
+    for i in range(t):
+        if masks[i].any():
+            up = cv2.resize(masks[i].astype(np.float32), (w, h), interpolation=cv2.INTER_LINEAR)
+            out[i] = (up > 0.5).astype(np.float32)
+    return out
+
+
+def _flows(grey: list[np.ndarray]) -> list[tuple[np.ndarray, int, float]]:
+    """Per frame: (flow to a neighbouring frame, that frame's index, +1 forward / -1 backward)."""
+    t = len(grey)
+    out = []
+    for i in range(t):
+        j, sign = (i + 1, 1.0) if i + 1 < t else (i - 1, -1.0)
+        f = cv2.calcOpticalFlowFarneback(grey[i], grey[j], None, 0.5, 3, 15, 3, 5, 1.2, 0)
+        out.append((f, j, sign))
+    return out
+
+
+def _warp_error(a: np.ndarray, b: np.ndarray, shift: np.ndarray, k: int = 5) -> np.ndarray:
+    """Local mean of |a(x) - b(x + shift)| (grey levels), for a translation ``shift``."""
+    m = np.float32([[1, 0, shift[0]], [0, 1, shift[1]]])
+    h, w = a.shape
+    moved = cv2.warpAffine(b, m, (w, h), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                           borderMode=cv2.BORDER_REPLICATE)  # fmt: skip
+    return cv2.blur(np.abs(a.astype(np.float32) - moved.astype(np.float32)), (k, k))
+
+
+def _disk(r: int) -> np.ndarray:
+    r = max(1, int(r))
+    return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))
+
+
+def _frame_regions(
+    grey: np.ndarray,
+    others: list[tuple[np.ndarray, float]],
+    flow: np.ndarray,
+    background: np.ndarray,
+    person_v: np.ndarray,
+    sign: float,
+    pm: np.ndarray,
+    sil: np.ndarray,
+    index: int,
+    min_area: int,
+    still: float,
+    contrast: float,
+    margin: float,
+    outside_fraction: float,
+    off_body_fraction: float,
+    min_body_overlap: float,
+) -> tuple[list[_Region], list[_Region]]:
+    """Candidate motion regions of one frame, and those that are occluders.
+
+    ``flow`` maps ``grey`` onto the next frame (the previous one when ``sign``
+    is -1); velocities are stored per frame forward in time. ``others`` are
+    the neighbouring frames with their time offsets (+1 next, -1 previous):
+    a pixel counts only where it changes towards every neighbour, and a
+    motion explains it only if it does so towards every neighbour (so the
+    strip an object is about to cover, or has just left, is not the object).
+    """
+    body = pm | sil
+    if not body.any():
+        return [], []
+    grown, sil_grown, core, _ = _zones(pm, sil)
+    rel = flow - background
+    # Pixels the background's motion does not explain (textureless areas never count:
+    # any motion explains them, whatever the flow says there).
+    err_bg = np.stack([_warp_error(grey, o, dt * background) for o, dt in others])
+    changed = (err_bg > contrast).all(0)
+    pool = changed & (np.linalg.norm(rel, axis=-1) > still)
+    modes = []
+    for _ in range(4):
+        if pool.sum() < min_area:
+            break
+        v = _flow_mode(rel[pool])
+        modes.append(v)
+        pool &= np.linalg.norm(rel - v, axis=-1) >= max(1.0, 0.15 * float(np.linalg.norm(v)))
+    if not modes:
+        return [], []
+    errs = np.stack([np.stack([_warp_error(grey, o, dt * (background + sign * v)) for o, dt in others])
+                     for v in modes])  # fmt: skip  # [M,D,h,w]
+    # Gain of each motion over the background's, in its worst direction; it must
+    # also remove a quarter of the difference (noise is never explained).
+    gain = (err_bg[None] - errs).min(1)  # [M,h,w]
+    ratio = ((err_bg[None] - errs) / np.maximum(err_bg[None], 1e-3)).min(1)
+    best = gain.argmax(0)
+    top = np.take_along_axis(ratio, best[None], 0)[0]
+    explained = changed & (gain.max(0) > contrast) & (top > 0.25)
+    cands: list[_Region] = []
+    occ: list[_Region] = []
+    for m, v in enumerate(modes):
+        sel = (explained & (best == m)).astype(np.uint8)
+        sel = cv2.morphologyEx(sel, cv2.MORPH_CLOSE, np.ones((5, 5), np.uint8))
+        sel = cv2.morphologyEx(sel, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
+        n, labels, stats, _ = cv2.connectedComponentsWithStats(sel, connectivity=8)
+        for k in range(1, n):
+            area = int(stats[k, cv2.CC_STAT_AREA])
+            if area < min_area:
+                continue
+            seg = labels == k
+            unlike = float(np.linalg.norm(v - person_v)) >= margin
+            region = _Region(index, seg, (sign * v).astype(np.float32), unlike)
+            cands.append(region)
+            if not unlike:
+                continue
+            on_body = int((seg & core).sum())
+            if on_body < max(min_area // 2, min_body_overlap * area):
+                continue
+            outside = float((seg & ~grown).sum()) / area
+            off_body = float((seg & ~sil_grown).sum()) / area
+            if outside >= outside_fraction or off_body >= off_body_fraction:
+                occ.append(region)
+    return cands, occ
+
+
+def _zones(pm: np.ndarray, sil: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(person and silhouette grown by 5 % of their size, silhouette grown by 5 %,
+    silhouette eroded by 2 %, pixels farther than 10 % from both)."""
+    body = pm | sil
+    ys, xs = np.nonzero(body)
+    size = max(ys.max() - ys.min(), xs.max() - xs.min()) + 1
+    grown = cv2.dilate(body.astype(np.uint8), _disk(0.05 * size)).astype(bool)
+    sil_grown = cv2.dilate(sil.astype(np.uint8), _disk(0.05 * size)).astype(bool)
+    core = cv2.erode(sil.astype(np.uint8), _disk(0.02 * size)).astype(bool)
+    far = ~cv2.dilate(body.astype(np.uint8), _disk(0.1 * size)).astype(bool)
+    return grown, sil_grown, core, far
+
+
+def _motions(
+    flows: list[tuple[np.ndarray, int, float]], pm: np.ndarray, sil: np.ndarray, min_area: int, window: int
+) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Per frame: the background's flow and the body's flow relative to it,
+    both in the direction of that frame's flow.
+
+    The body's flow is the median flow over the person on the eroded silhouette,
+    then the median over ``window`` frames either side: an occluder that covers
+    the body for a few frames does not become the body's motion.
+    """
+    bgs, own = [], []
+    for i, (flow, _, sign) in enumerate(flows):
+        if not (pm[i] | sil[i]).any():
+            bgs.append(np.zeros(2, np.float32))
+            own.append(np.full(2, np.nan, np.float32))
+            continue
+        _, _, core, far = _zones(pm[i], sil[i])
+        bg = np.median(flow[far], 0) if far.sum() >= min_area else np.zeros(2, np.float32)
+        mine = pm[i] & core
+        bgs.append(bg)
+        # Stored forward in time, so that the last frame (backward flow) can be pooled.
+        own.append(sign * (np.median(flow[mine], 0) - bg) if mine.sum() >= min_area else np.full(2, np.nan))
+    own_a = np.stack(own).astype(np.float32)
+    person = []
+    for i, (_, _, sign) in enumerate(flows):
+        near = own_a[max(0, i - window) : i + window + 1]
+        near = near[~np.isnan(near[:, 0])]
+        person.append(sign * np.median(near, 0) if len(near) else np.zeros(2, np.float32))
+    return bgs, person
+
+
+def _flow_mode(vectors: np.ndarray) -> np.ndarray:
+    """The most common flow vector (peak of a smoothed 1-pixel histogram)."""
+    lim = float(np.ceil(np.abs(vectors).max())) + 1.0
+    bins = int(min(2 * lim, 128))
+    hist, ex, ey = np.histogram2d(vectors[:, 0], vectors[:, 1], bins=bins, range=[[-lim, lim], [-lim, lim]])
+    hist = cv2.GaussianBlur(hist.astype(np.float32), (3, 3), 0)
+    ix, iy = np.unravel_index(int(np.argmax(hist)), hist.shape)
+    peak = np.array([(ex[ix] + ex[ix + 1]) / 2, (ey[iy] + ey[iy + 1]) / 2], np.float32)
+    close = np.linalg.norm(vectors - peak, axis=-1) < max(1.0, 0.15 * float(np.linalg.norm(peak)))
+    return np.median(vectors[close], 0) if close.any() else peak
+
+
+def _shift(mask: np.ndarray, v: np.ndarray) -> np.ndarray:
+    m = np.float32([[1, 0, v[0]], [0, 1, v[1]]])
+    h, w = mask.shape
+    return cv2.warpAffine(mask.astype(np.uint8), m, (w, h), flags=cv2.INTER_NEAREST) > 0
+
+
+def _follow(
+    grey: list[np.ndarray],
+    regions: list[list[_Region]],
+    found: list[list[_Region]],
+    backgrounds: list[np.ndarray],
+    min_area: int,
+    tolerance: float,
+    contrast: float,
+) -> list[list[_Region]]:
+    """Carry occluders through the clip, forwards then backwards.
+
+    An occluder moved by its velocity lands on the next frame; the pixels
+    there that look the same (grey-level difference under ``tolerance``) and
+    that the background's motion does not explain are still the occluder (with
+    the holes they enclose: uniform insides of objects), and so are that
+    frame's candidate regions with the same motion that overlap it. The forward pass gathers the parts found in
+    earlier frames; the backward pass brings them back to the earlier frames.
+    """
+    t = len(regions)
+    keep = [[_Region(r.frame, r.mask.copy(), r.velocity) for r in f] for f in found]
+    for order, step in ((range(t - 1), 1), (range(t - 1, 0, -1), -1)):
+        for i in order:
+            j = i + step
+            for r in keep[i]:
+                shift = step * r.velocity
+                pred = _shift(r.mask, shift)
+                if pred.sum() < min_area:
+                    continue
+                same_look = _warp_error(grey[j], grey[i], -shift, k=3) < tolerance
+                moved = _warp_error(grey[j], grey[i], -step * backgrounds[j], k=3) > contrast
+                sure = (pred & same_look & moved).astype(np.uint8)
+                hull = _fill_holes(cv2.morphologyEx(sure, cv2.MORPH_CLOSE, _disk(4)).astype(bool))
+                mask = hull
+                speed = float(np.linalg.norm(r.velocity))
+                velocity = r.velocity
+                for c in regions[j]:
+                    if not c.unlike_person:
+                        continue
+                    if float(np.linalg.norm(c.velocity - r.velocity)) >= max(1.5, 0.3 * speed):
+                        continue
+                    if (c.mask & pred).sum() >= 0.3 * min(int(pred.sum()), int(c.mask.sum())):
+                        mask |= c.mask
+                        velocity = c.velocity
+                if mask.sum() < min_area:
+                    continue
+                for q in keep[j]:
+                    if (q.mask & mask).sum() >= 0.3 * min(int(q.mask.sum()), int(mask.sum())):
+                        q.mask |= mask
+                        break
+                else:
+                    keep[j].append(_Region(j, mask, velocity))
+    return keep
+
+
+def _fill_holes(mask: np.ndarray) -> np.ndarray:
+    """``mask`` with the areas it encloses filled."""
+    m = mask.astype(np.uint8)
+    contours, _ = cv2.findContours(m, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    out = np.zeros_like(m)
+    cv2.drawContours(out, contours, -1, 1, thickness=-1)
+    return out.astype(bool)
+
+
+def _snap(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Superpixels more than half inside ``mask`` (searched near the mask only)."""
+    h, w = mask.shape
+    ys, xs = np.nonzero(mask)
+    pad = 8
+    y0, y1 = max(ys.min() - pad, 0), min(ys.max() + pad + 1, h)
+    x0, x1 = max(xs.min() - pad, 0), min(xs.max() + pad + 1, w)
+    crop = np.ascontiguousarray((image[y0:y1, x0:x1] * 255).astype(np.uint8))
+    lab = cv2.cvtColor(crop, cv2.COLOR_RGB2LAB)
+    slic = cv2.ximgproc.createSuperpixelSLIC(lab, cv2.ximgproc.SLICO, 8)
+    slic.iterate(5)
+    labels = slic.getLabels()
+    n = int(labels.max()) + 1
+    inside = np.bincount(labels.ravel(), weights=mask[y0:y1, x0:x1].ravel().astype(np.float64), minlength=n)
+    total = np.bincount(labels.ravel(), minlength=n)
+    out = np.zeros_like(mask)
+    out[y0:y1, x0:x1] = (inside / np.maximum(total, 1) > 0.5)[labels]
+    return out
