@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from conftest import smooth_video
 
 from mimo_core.pipeline import (
     CropBox,
@@ -15,41 +16,9 @@ from mimo_core.pipeline import (
     paste_windows,
     window_crop_boxes,
 )
-from scripts.make_tiny_mimo import build_tiny_pipeline
 
 T, H, W = 6, 32, 48  # two windows of 4 frames sharing 2; the tiny pipeline's size multiple is 16
 ARGS = dict(steps=2, guidance=3.5, seed=0, window=4, overlap=2)
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _single_thread():
-    """One intra-op thread: the tiny models are overhead-bound and CI has two shared cores."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-@pytest.fixture(scope="module")
-def tiny8():
-    return build_tiny_pipeline(in_channels=8, seed=0)
-
-
-@pytest.fixture(scope="module")
-def tiny4():
-    return build_tiny_pipeline(in_channels=4, seed=1)
-
-
-@pytest.fixture(scope="module")
-def tiny12():
-    return build_tiny_pipeline(in_channels=12, seed=2)
-
-
-def smooth_video(frames: int, height: int, width: int, seed: int) -> torch.Tensor:
-    """``[T,H,W,3]`` smooth random video in 0..1 (deterministic)."""
-    g = torch.Generator().manual_seed(seed)
-    coarse = torch.rand(frames, 3, 4, 4, generator=g)
-    return torch.nn.functional.interpolate(coarse, size=(height, width), mode="bilinear").permute(0, 2, 3, 1)
 
 
 def person_mask(frames: int = T, height: int = H, width: int = W) -> torch.Tensor:
