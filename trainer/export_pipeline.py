@@ -26,12 +26,12 @@ from typing import Any
 import torch
 
 from mimo_core.checkpoints.importers import load_vae_diffusers
-from mimo_core.checkpoints.pack_format import load_model, save_model
+from mimo_core.checkpoints.pack_format import load_model
 from mimo_core.identity import load_image_encoder
 from mimo_core.models.pose_encoders import PaperPoseEncoder
 from mimo_core.models.vertex_codes import VertexCodes
 from mimo_core.pipeline.mimo import MimoPipeline, SamplerSettings
-from mimo_core.pipeline.mimo_io import PIPELINE_FILE, PIPELINE_FORMAT, PIPELINE_FORMAT_VERSION, save_pipeline
+from mimo_core.pipeline.mimo_io import save_pipeline
 
 EXPORT_FILES = ("denoising_unet.safetensors", "reference_net.safetensors", "pose_guider.safetensors")
 VERTEX_CODE_FILES = ("denoising_unet.safetensors", "reference_net.safetensors", "pose_encoder.safetensors",
@@ -107,47 +107,15 @@ def export_pipeline(export_dir: str | Path, out_dir: str | Path, extra_card: dic
     return out
 
 
-def _plain(config: Any) -> dict[str, Any]:
-    return {k: (list(v) if isinstance(v, tuple) else v) for k, v in dict(config).items() if not k.startswith("_")}
-
-
 def _save_vertex_code_pipeline(pipeline: MimoPipeline, codes_file: Path, folder: Path) -> Path:
-    """The layout of :func:`~mimo_core.pipeline.mimo_io.save_pipeline` (which writes PoseGuider pose encoders
-    only) with the ``PaperPoseEncoder`` as ``pose_encoder`` and the vertex codes as an extra component."""
-    from diffusers.models.autoencoders.autoencoder_kl import AutoencoderKL
-
-    encoder = pipeline.pose_encoder
-    if not isinstance(encoder, PaperPoseEncoder):
-        raise TypeError(f"a vertex-code pipeline needs a PaperPoseEncoder, got {type(encoder).__name__}")
+    """:func:`~mimo_core.pipeline.mimo_io.save_pipeline` of a vertex-code model: the ``PaperPoseEncoder`` as
+    ``pose_encoder`` and the trained vertex codes as an extra component."""
+    if not isinstance(pipeline.pose_encoder, PaperPoseEncoder):
+        raise TypeError(f"a vertex-code pipeline needs a PaperPoseEncoder, got {type(pipeline.pose_encoder).__name__}")
     codes = load_model(codes_file)
     if not isinstance(codes, VertexCodes):
         raise TypeError(f"{codes_file} does not hold vertex codes")
-    folder.mkdir(parents=True, exist_ok=True)
-    vae_keys = set(AutoencoderKL.extract_init_dict(dict(pipeline.vae.config))[0])
-    save_model(pipeline.vae, folder / "vae.safetensors", "vae",
-               {k: v for k, v in _plain(pipeline.vae.config).items() if k in vae_keys})
-    save_model(pipeline.reference_net, folder / "reference_net.safetensors", "reference_net",
-               {"unet": _plain(pipeline.reference_net.config)})
-    save_model(pipeline.unet, folder / "video_unet.safetensors", "video_unet", pipeline.unet.video_config())
-    convs = [m for m in encoder.conv_layers if isinstance(m, torch.nn.Conv2d)]
-    widths = [c.out_channels for c in convs if c.stride == (2, 2)] + [convs[-1].out_channels]
-    save_model(encoder, folder / "pose_encoder.safetensors", "paper_pose_encoder",
-               {"conditioning_channels": int(encoder.conditioning_channels),
-                "embedding_channels": int(encoder.final_proj.out_channels), "widths": [int(w) for w in widths]})
-    save_model(codes, folder / "vertex_codes.safetensors", "vertex_codes",
-               {"num_vertices": int(codes.num_vertices), "dim": int(codes.dim)})
-    pipeline.image_encoder.save_pretrained(str(folder / "image_encoder"), safe_serialization=True)
-    description = {
-        "format": PIPELINE_FORMAT,
-        "format_version": PIPELINE_FORMAT_VERSION,
-        "in_channels": pipeline.in_channels,
-        "sampler": pipeline.sampler.to_dict(),
-        "components": {"vae": "vae.safetensors", "reference_net": "reference_net.safetensors",
-                       "unet": "video_unet.safetensors", "pose_encoder": "pose_encoder.safetensors",
-                       "image_encoder": "image_encoder", "vertex_codes": "vertex_codes.safetensors"},
-    }
-    (folder / PIPELINE_FILE).write_text(json.dumps(description, indent=2, sort_keys=True))
-    return folder
+    return save_pipeline(pipeline, folder, vertex_codes=codes)
 
 
 def vertex_code_pose_video(

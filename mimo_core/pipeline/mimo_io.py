@@ -32,8 +32,9 @@ from torch import nn
 from ..checkpoints.importers import load_animateanyone_release, load_vae_diffusers, unet_architecture
 from ..checkpoints.pack_format import load_model, save_model
 from ..identity import load_image_encoder
-from ..models.pose_encoders import PoseGuider
+from ..models.pose_encoders import PaperPoseEncoder, PoseGuider
 from ..models.temporal import MotionModuleConfig
+from ..models.vertex_codes import VertexCodes
 from .mimo import MimoPipeline, SamplerSettings
 
 PIPELINE_FILE = "pipeline.json"
@@ -65,12 +66,23 @@ def _pose_encoder_config(module: nn.Module) -> tuple[str, dict[str, Any]]:
         widths = [module.conv_in.out_channels] + [b.out_channels for b in list(module.blocks)[1::2]]
         return "pose_guider", {"embedding_channels": module.conv_out.out_channels,
                                "conditioning_channels": module.conv_in.in_channels, "block_out_channels": widths}
-    raise TypeError(f"saving a pose encoder of type {type(module).__name__} is not supported (PoseGuider only)")
+    if isinstance(module, PaperPoseEncoder):
+        convs = [m for m in module.conv_layers if isinstance(m, nn.Conv2d)]
+        widths = [c.out_channels for c in convs if c.stride == (2, 2)] + [convs[-1].out_channels]
+        return "paper_pose_encoder", {"conditioning_channels": int(module.conditioning_channels),
+                                      "embedding_channels": int(module.final_proj.out_channels),
+                                      "widths": [int(w) for w in widths]}
+    raise TypeError(f"saving a pose encoder of type {type(module).__name__} is not supported "
+                    "(PoseGuider or PaperPoseEncoder)")
 
 
 # ---- pack format -----------------------------------------------------------------------------------------
-def save_pipeline(pipeline: MimoPipeline, folder: str | Path) -> Path:
-    """Write ``pipeline`` to ``folder`` in the pack's format (see the module docstring); returns the folder."""
+def save_pipeline(pipeline: MimoPipeline, folder: str | Path, vertex_codes: VertexCodes | None = None) -> Path:
+    """Write ``pipeline`` to ``folder`` in the pack's format (see the module docstring); returns the folder.
+
+    ``vertex_codes``: the per-vertex codes of a model whose pose encoder reads rasterised codes, written as an
+    extra ``vertex_codes`` component.
+    """
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     pose_kind, pose_config = _pose_encoder_config(pipeline.pose_encoder)
@@ -79,15 +91,20 @@ def save_pipeline(pipeline: MimoPipeline, folder: str | Path) -> Path:
                {"unet": _plain_config(pipeline.reference_net.config)})
     save_model(pipeline.unet, folder / "video_unet.safetensors", "video_unet", pipeline.unet.video_config())
     save_model(pipeline.pose_encoder, folder / "pose_encoder.safetensors", pose_kind, pose_config)
+    components = {"vae": "vae.safetensors", "reference_net": "reference_net.safetensors",
+                  "unet": "video_unet.safetensors", "pose_encoder": "pose_encoder.safetensors",
+                  "image_encoder": "image_encoder"}
+    if vertex_codes is not None:
+        save_model(vertex_codes, folder / "vertex_codes.safetensors", "vertex_codes",
+                   {"num_vertices": int(vertex_codes.num_vertices), "dim": int(vertex_codes.dim)})
+        components["vertex_codes"] = "vertex_codes.safetensors"
     pipeline.image_encoder.save_pretrained(str(folder / "image_encoder"), safe_serialization=True)
     description = {
         "format": PIPELINE_FORMAT,
         "format_version": PIPELINE_FORMAT_VERSION,
         "in_channels": pipeline.in_channels,
         "sampler": pipeline.sampler.to_dict(),
-        "components": {"vae": "vae.safetensors", "reference_net": "reference_net.safetensors",
-                       "unet": "video_unet.safetensors", "pose_encoder": "pose_encoder.safetensors",
-                       "image_encoder": "image_encoder"},
+        "components": components,
     }
     (folder / PIPELINE_FILE).write_text(json.dumps(description, indent=2, sort_keys=True))
     return folder
