@@ -26,6 +26,7 @@ SAM 2 backend.
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass
 
 import cv2
@@ -98,6 +99,10 @@ class MediaPipePersonDetector:
             visibility is below this (partial bodies, false alarms).
         max_input_side: crops and windows are shrunk so that their longer side is
             at most this many pixels before they reach MediaPipe (None: never).
+        num_threads: CPU threads of MediaPipe's network inference (XNNPACK). None
+            uses the cores this process may run on, at most 4. MediaPipe's own
+            default on Linux is 1; 2 threads on 2 cores make a frame about 1.5x
+            faster with identical results (the threads split each layer's work).
     """
 
     def __init__(
@@ -107,6 +112,7 @@ class MediaPipePersonDetector:
         min_visibility: float = 0.3,
         min_candidate_score: float = 0.6,
         max_input_side: int | None = 512,
+        num_threads: int | None = None,
     ) -> None:
         if model_complexity not in (0, 1):
             raise ValueError(
@@ -117,12 +123,15 @@ class MediaPipePersonDetector:
         self.min_visibility = min_visibility
         self.min_candidate_score = min_candidate_score
         self.max_input_side = None if max_input_side is None else max(32, int(max_input_side))
+        if num_threads is not None and int(num_threads) < 1:
+            raise ValueError(f"num_threads must be >= 1 or None, got {num_threads}")
+        self.num_threads = default_num_threads() if num_threads is None else int(num_threads)
         self._graph_args = dict(
             model_complexity=model_complexity,
             enable_segmentation=True,
             min_detection_confidence=min_detection_confidence,
         )
-        self._pose = mp.solutions.pose.Pose(static_image_mode=True, **self._graph_args)
+        self._pose = _pose_graph(mp, self.num_threads, static_image_mode=True, **self._graph_args)
         self._video = None  # video (tracking) graph, created on first use
         self._video_used = False
 
@@ -179,8 +188,13 @@ class MediaPipePersonDetector:
         self._check(image)
         if self._video is None:
             mp = _import_mediapipe()
-            self._video = mp.solutions.pose.Pose(
-                static_image_mode=False, smooth_landmarks=False, smooth_segmentation=False, **self._graph_args
+            self._video = _pose_graph(
+                mp,
+                self.num_threads,
+                static_image_mode=False,
+                smooth_landmarks=False,
+                smooth_segmentation=False,
+                **self._graph_args,
             )
         x0, y0, x1, y1 = (int(v) for v in window)
         if y1 - y0 < 16 or x1 - x0 < 16:
@@ -277,12 +291,49 @@ class MediaPipePersonDetector:
             det = self.detect(image, roi)
             if det is None or det.score < self.min_candidate_score:
                 continue
-            dup = [i for i, other in enumerate(found) if _overlap_of_smaller(det.box, other.box) > min_overlap_duplicate]
+            dup = [
+                i
+                for i, other in enumerate(found)
+                if _overlap_of_smaller(det.box, other.box) > min_overlap_duplicate
+            ]
             if not dup:
                 found.append(det)
             elif all(det.score > found[i].score for i in dup):
                 found = [d for i, d in enumerate(found) if i not in dup] + [det]
         return sorted(found, key=lambda d: float(d.box[0] + d.box[2]))
+
+
+def default_num_threads() -> int:
+    """The CPU cores this process may run on, at most 4 (MediaPipe's networks gain little beyond)."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not on Linux
+        cores = os.cpu_count() or 1
+    return max(1, min(4, cores))
+
+
+def _pose_graph(mp, num_threads: int, **kwargs):  # noqa: ANN001, ANN202 - MediaPipe objects
+    """``mp.solutions.pose.Pose(**kwargs)`` whose network inference runs on ``num_threads`` threads.
+
+    The legacy solution API has no thread option; every inference node of the
+    expanded graph gets ``delegate.xnnpack.num_threads`` set before the graph starts.
+    """
+    from mediapipe.calculators.tensor import inference_calculator_pb2
+
+    class ThreadedPose(mp.solutions.pose.Pose):
+        def _modify_calculator_options(self, config, params):  # noqa: ANN001, ANN202
+            super()._modify_calculator_options(config, params)
+            for node in config.node:
+                if node.calculator.startswith("InferenceCalculator"):
+                    options = node.options.Extensions[inference_calculator_pb2.InferenceCalculatorOptions.ext]
+                    options.delegate.xnnpack.num_threads = num_threads
+                    self.threaded_nodes += 1
+
+    ThreadedPose.threaded_nodes = 0
+    graph = ThreadedPose(**kwargs)
+    if graph.threaded_nodes == 0:  # pragma: no cover - another mediapipe version
+        log.warning("MediaPipe pose graph: no inference node found to set num_threads=%d on", num_threads)
+    return graph
 
 
 def _check_model_file(mp, model_complexity: int) -> None:  # noqa: ANN001

@@ -3,7 +3,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mimo_core.preprocess._arrays import box_iou
+from mimo_core.preprocess._arrays import box_iou, expand_box
 from mimo_core.preprocess.mediapipe_backend import MediaPipePersonDetector
 from mimo_core.preprocess.tracking import PersonTrack, track_person
 
@@ -73,3 +73,19 @@ def test_bad_inputs_are_explained():
         track_person(np.zeros((2, 32, 32), np.float32))
     with pytest.raises(ValueError, match="backend"):
         track_person(np.zeros((1, 32, 32, 3), np.float32), backend="yolo")
+
+
+def test_inference_threads_change_speed_not_results(walking_clip, walking_track):
+    frames = (walking_clip[:3] * 255 + 0.5).astype(np.uint8)
+    out = {}
+    for n in (1, 2):
+        with MediaPipePersonDetector(num_threads=n) as det:
+            assert det.num_threads == n and det._pose.threaded_nodes >= 2  # detector + landmark networks
+            rois = [expand_box(walking_track.boxes[i], 1.8, frames.shape[2], frames.shape[1]) for i in range(3)]
+            out[n] = [det.detect(f, roi) for f, roi in zip(frames, rois, strict=True)]
+    for one, two in zip(out[1], out[2], strict=True):
+        assert one is not None and two is not None
+        np.testing.assert_allclose(one.landmarks, two.landmarks, atol=1e-4)
+        np.testing.assert_allclose(one.mask, two.mask, atol=1e-3)
+    with pytest.raises(ValueError, match="num_threads"):
+        MediaPipePersonDetector(num_threads=0)
