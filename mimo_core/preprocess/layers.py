@@ -38,6 +38,7 @@ import numpy as np
 
 from ._arrays import as_frames, as_masks, expand_box, mask_box, to_numpy, to_uint8
 from .occluders import find_moving_occluders
+from .rigid_occluders import find_rigid_occluders
 
 
 @dataclass
@@ -99,6 +100,7 @@ def split_layers(
     mask_floor: float = 0.1,
     motion: bool = True,
     hidden_opening: float = 0.03,
+    rigid: bool = True,
 ) -> Layers:
     """Split ``frames`` into person / occlusion / scene layers.
 
@@ -122,6 +124,10 @@ def split_layers(
             put a box of background into the person layer).
         motion: without depth and candidates, also find occluders by their motion
             (needs ``body_silhouette`` and at least two frames).
+        rigid: without depth and candidates, also follow moving objects seen clear
+            of the person as rigid templates
+            (:func:`~mimo_core.preprocess.rigid_occluders.find_rigid_occluders`;
+            needs ``body_silhouette`` and at least three frames).
         hidden_opening: without depth and candidates, hidden body counts as an
             occluder only where it is thicker than about twice this share of the
             silhouette's size (morphological opening).
@@ -158,6 +164,8 @@ def split_layers(
         )
     if motion and dm is None and cands is None and sil is not None and t > 1:
         occ = np.maximum(occ, find_moving_occluders(clip, pm, sil))
+    if rigid and dm is None and cands is None and sil is not None and t > 2:
+        occ = np.maximum(occ, find_rigid_occluders(clip, pm, sil))
     person_vis = pm * (1 - occ)
     scene_mask = (1 - person_vis) * (1 - occ)
     return Layers(

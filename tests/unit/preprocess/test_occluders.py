@@ -64,7 +64,7 @@ def _iou(a: np.ndarray, b: np.ndarray) -> float:
 
 def test_moving_occluder_is_found_where_the_silhouette_rule_sees_nothing():
     frames, pm, sil, visible, bar = _clip()
-    simple = split_layers(frames, pm, body_silhouette=sil, motion=False)
+    simple = split_layers(frames, pm, body_silhouette=sil, motion=False, rigid=False)
     layers = split_layers(frames, pm, body_silhouette=sil)
     # The person mask covers the bar over the body, so no silhouette pixel is uncovered:
     # the silhouette rule alone finds nothing.

@@ -1,0 +1,366 @@
+"""Find objects that pass in front of the person by following them as rigid templates.
+
+A complement to the flow-based search (:mod:`.occluders`) for objects whose
+inside has little texture, where dense flow is a guess. Four steps, at a
+working size of at most ``max_side`` pixels:
+
+1. The camera's motion is a translation per frame (phase correlation of
+   consecutive frames); the frames are aligned on it and the per-pixel median
+   of a window of frames is the empty scene (a *plate*): anything that moves
+   through a pixel for less than half of the window is not in it.
+2. Foreground = pixels that differ from their plate. A connected foreground
+   region that lies (mostly) clear of the person (mask and rendered body,
+   grown) is an object: its pixels and shape away from the person become a
+   template, completed from the frames it is followed in (below).
+3. Each template is followed through the clip, forwards and backwards: in
+   every frame its position is the translation whose masked colour difference
+   is smallest around the predicted position, and the object is visible where
+   its moved template still matches the frame. An object behind the person is
+   hidden by them there, one in front is not, so no depth is needed.
+4. An object whose visible pixels cover the body (the rendered silhouette,
+   eroded) in some frame passes in front of the person: it is an occluder in
+   every frame it was followed through.
+
+Objects that never move (part of the plate) are not found here; neither are
+objects that are never seen clear of the person. Deforming objects are
+followed only while their shape stays close to the template's.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+
+from ._arrays import as_frames, as_masks
+
+
+@dataclass
+class _Track:
+    template: np.ndarray  # [th,tw,3] float32 colours of the object
+    shape: np.ndarray  # [th,tw] bool footprint
+    start: int  # discovery frame
+    positions: dict[int, tuple[int, int]] = field(default_factory=dict)  # frame -> top-left (x, y)
+    visible: dict[int, np.ndarray] = field(default_factory=dict)  # frame -> [th,tw] bool matched pixels
+    on_body: int = 0  # most silhouette-core pixels covered in one frame
+
+
+def find_rigid_occluders(
+    frames: np.ndarray,
+    person_mask: np.ndarray,
+    body_silhouette: np.ndarray,
+    max_side: int = 256,
+    plate_window: int = 12,
+    difference: float = 0.1,
+    match_tolerance: float = 0.08,
+    min_area_fraction: float = 0.002,
+    clear_margin: float = 0.04,
+    search_fraction: float = 0.1,
+    min_visible: float = 0.4,
+    min_body_overlap: float = 0.05,
+    clear_fraction: float = 0.8,
+) -> np.ndarray:
+    """[T,H,W] float32 mask of moving objects that pass in front of the person.
+
+    Args:
+        frames: [T,H,W,3] float 0..1 (or uint8).
+        person_mask: [T,H,W] 0..1, the segmenter's person mask (may include occluders).
+        body_silhouette: [T,H,W] 0..1, the rendered body (hidden parts included).
+        max_side: working size (longest side, pixels).
+        plate_window: the empty scene of a frame is the median of the frames up to
+            this many frames either side (aligned on the camera's motion).
+        difference: colour difference (0..1, largest channel, local mean) from the
+            plate above which a pixel is foreground.
+        match_tolerance: colour difference (0..1, largest channel) under which a
+            pixel of a moved template still shows the object.
+        min_area_fraction: smallest object, as a share of the working frame's area.
+        clear_margin: an object seen whole lies farther than this share of the
+            person's size from the person mask and the silhouette.
+        search_fraction: the object's position is searched this share of the
+            working frame's longer side around its predicted position.
+        min_visible: an object is lost in a frame where less than this share of its
+            template matches.
+        min_body_overlap: share of the object (at least half the smallest object's
+            area) that must lie on the eroded silhouette in some frame.
+        clear_fraction: a foreground region becomes a template when at least this
+            share of it lies clear of the person; the part near the person is left out.
+    """
+    frames = as_frames(frames)
+    t, h, w = frames.shape[:3]
+    person_mask = as_masks(person_mask, (t, h, w), "person_mask")
+    body_silhouette = as_masks(body_silhouette, (t, h, w), "body_silhouette")
+    out = np.zeros((t, h, w), np.float32)
+    if t < 3:
+        return out
+    scale = min(1.0, max_side / max(h, w))
+    sw, sh = max(8, round(w * scale)), max(8, round(h * scale))
+    small = np.stack([cv2.resize(f, (sw, sh), interpolation=cv2.INTER_AREA) for f in frames]).astype(
+        np.float32
+    )
+    pm = np.stack([cv2.resize(m, (sw, sh), interpolation=cv2.INTER_AREA) for m in person_mask]) > 0.5
+    sil = np.stack([cv2.resize(m, (sw, sh), interpolation=cv2.INTER_AREA) for m in body_silhouette]) > 0.5
+    min_area = max(8, int(min_area_fraction * sw * sh))
+
+    person_zone, core = _person_zones(pm, sil, clear_margin)
+    offsets = _camera_offsets(small, person_zone)
+    fg = _foreground(small, offsets, plate_window, difference)
+    radius = max(4, int(round(search_fraction * max(sw, sh))))
+
+    tracks: list[_Track] = []
+    for i in range(t):
+        n, labels, stats, _ = cv2.connectedComponentsWithStats(fg[i].astype(np.uint8), connectivity=8)
+        for k in range(1, n):
+            x, y, bw, bh, area = (int(v) for v in stats[k])
+            if area < min_area:
+                continue
+            seg = labels[y : y + bh, x : x + bw] == k
+            near = seg & person_zone[i, y : y + bh, x : x + bw]
+            if near.sum() > (1 - clear_fraction) * area:
+                continue  # mostly on the person: not told apart from them here
+            seg &= ~near
+            if any(i in tr.positions and _overlap(tr, i, (x, y), seg) > 0.5 for tr in tracks):
+                continue  # an object already followed
+            tr = _Track(template=small[i, y : y + bh, x : x + bw].copy(), shape=seg, start=i)
+            tr.positions[i] = (x, y)
+            tr.visible[i] = seg.copy()
+            _follow(tr, small, radius, match_tolerance, min_visible)
+            refined = _refine(tr, small, person_zone, match_tolerance)
+            if refined is not None and int(refined.sum()) < min_area:
+                continue  # nothing keeps its colour as it moves: the scene showing through a poor plate
+            if refined is not None:  # the whole object, then follow it again
+                tr.shape = refined
+                tr.positions, tr.visible = {i: (x, y)}, {i: refined.copy()}
+                _follow(tr, small, radius, match_tolerance, min_visible)
+            if _moves(tr, offsets) < 2.0:
+                continue  # still in the scene: a part of it, not an object passing by
+            tracks.append(tr)
+
+    masks = np.zeros((t, sh, sw), bool)
+    for tr in tracks:
+        area = int(tr.shape.sum())
+        for j, (x, y) in tr.positions.items():
+            cov = _paste(tr.visible[j], x, y, sh, sw)
+            tr.on_body = max(tr.on_body, int((cov & core[j]).sum()))
+        if tr.on_body < max(min_area // 2, min_body_overlap * area):
+            continue
+        for j, (x, y) in tr.positions.items():
+            masks[j] |= _paste(tr.visible[j], x, y, sh, sw)
+    for i in range(t):
+        if masks[i].any():
+            up = cv2.resize(masks[i].astype(np.float32), (w, h), interpolation=cv2.INTER_LINEAR)
+            out[i] = (up > 0.5).astype(np.float32)
+    return out
+
+
+def _camera_offsets(small: np.ndarray, person_zone: np.ndarray) -> np.ndarray:
+    """[T,2] position of each frame's content relative to frame 0 (translation, pixels).
+
+    Each step is phase correlation's estimate or no motion, whichever matches the
+    two frames better away from the person (a repeating pattern, the person or a
+    large object can pull phase correlation off a still camera).
+    """
+    grey = [cv2.cvtColor(f, cv2.COLOR_RGB2GRAY) for f in small]
+    hann = cv2.createHanningWindow(grey[0].shape[::-1], cv2.CV_32F)
+    offsets = np.zeros((len(grey), 2), np.float32)
+    for i in range(1, len(grey)):
+        (dx, dy), _ = cv2.phaseCorrelate(grey[i - 1], grey[i], hann)
+        away = ~(person_zone[i] | person_zone[i - 1])
+        best, best_err = np.zeros(2, np.float32), np.inf
+        for step in (np.zeros(2, np.float32), np.array([dx, dy], np.float32)):
+            moved = _shifted(grey[i - 1], step)
+            valid = away.copy()
+            sx, sy = int(np.ceil(abs(step[0]))), int(np.ceil(abs(step[1])))
+            if sy:
+                valid[:sy] = valid[-sy:] = False
+            if sx:
+                valid[:, :sx] = valid[:, -sx:] = False
+            err = float(np.abs(grey[i] - moved)[valid].mean()) if valid.any() else np.inf
+            if err < best_err - 1e-6:
+                best, best_err = step, err
+        offsets[i] = offsets[i - 1] + best
+    return offsets
+
+
+def _shifted(image: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """``image`` moved by ``v`` (pixels); uncovered pixels repeat the edge."""
+    if not v.any():
+        return image
+    h, w = image.shape[:2]
+    m = np.float32([[1, 0, v[0]], [0, 1, v[1]]])
+    return cv2.warpAffine(image, m, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+
+
+def _foreground(
+    small: np.ndarray, offsets: np.ndarray, window: int, threshold: float, samples: int = 9
+) -> np.ndarray:
+    """[T,h,w] bool: pixels that differ from the median of the aligned neighbouring frames.
+
+    The median is taken over at most ``samples`` frames spread over the window.
+    """
+    t = len(small)
+    kernel = np.ones((3, 3), np.uint8)
+    fg = np.zeros(small.shape[:3], bool)
+    for i in range(t):
+        lo, hi = max(0, i - window), min(t - 1, i + window)
+        near = np.unique(np.round(np.linspace(lo, hi, min(samples, hi - lo + 1))).astype(int))
+        plate = np.median(np.stack([_shifted(small[k], offsets[i] - offsets[k]) for k in near]), axis=0)
+        # Differences within one pixel of misalignment (a panning camera, resampling)
+        # do not count: distance to the range of the plate's 3x3 neighbourhood.
+        above = small[i] - cv2.dilate(plate, kernel)
+        below = cv2.erode(plate, kernel) - small[i]
+        diff = np.maximum(np.maximum(above, below), 0).max(-1)
+        fg[i] = (
+            cv2.morphologyEx((cv2.blur(diff, (3, 3)) > threshold).astype(np.uint8), cv2.MORPH_OPEN, kernel)
+            > 0
+        )
+    return fg
+
+
+def _disk(r: float) -> np.ndarray:
+    r = max(1, int(round(r)))
+    return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))
+
+
+def _person_zones(pm: np.ndarray, sil: np.ndarray, margin: float) -> tuple[np.ndarray, np.ndarray]:
+    """(person mask and silhouette grown by ``margin`` of their size, silhouette eroded by 2 %)."""
+    zone, core = np.zeros_like(pm), np.zeros_like(sil)
+    for i in range(len(pm)):
+        body = pm[i] | sil[i]
+        if not body.any():
+            continue
+        ys, xs = np.nonzero(body)
+        size = max(ys.max() - ys.min(), xs.max() - xs.min()) + 1
+        zone[i] = cv2.dilate(body.astype(np.uint8), _disk(margin * size)).astype(bool)
+        core[i] = cv2.erode(sil[i].astype(np.uint8), _disk(0.02 * size)).astype(bool)
+    return zone, core
+
+
+def _paste(local: np.ndarray, x: int, y: int, h: int, w: int) -> np.ndarray:
+    """``local`` placed with its top-left at (x, y) in an [h,w] frame (clipped)."""
+    out = np.zeros((h, w), bool)
+    th, tw = local.shape
+    x0, y0, x1, y1 = max(x, 0), max(y, 0), min(x + tw, w), min(y + th, h)
+    if x1 > x0 and y1 > y0:
+        out[y0:y1, x0:x1] = local[y0 - y : y1 - y, x0 - x : x1 - x]
+    return out
+
+
+def _overlap(tr: _Track, i: int, pos: tuple[int, int], seg: np.ndarray) -> float:
+    """IoU of the track's object in frame ``i`` with region ``seg`` at ``pos``."""
+    h = max(tr.positions[i][1] + tr.shape.shape[0], pos[1] + seg.shape[0]) + 1
+    w = max(tr.positions[i][0] + tr.shape.shape[1], pos[0] + seg.shape[1]) + 1
+    a = _paste(tr.shape, *tr.positions[i], h, w)
+    b = _paste(seg, *pos, h, w)
+    return float((a & b).sum()) / max(int((a | b).sum()), 1)
+
+
+def _refine(tr: _Track, small: np.ndarray, person_zone: np.ndarray, tolerance: float) -> np.ndarray | None:
+    """The object's footprint checked on every frame it was followed in (None: not enough frames).
+
+    An object keeps its colours as it moves over the scene; the scene behind it
+    changes. Within the object's box, a pixel seen clear of the person in at
+    least 3 frames belongs to the object when it lies inside the convex outline
+    of the region first found and keeps its colour over those frames. That adds
+    the parts that looked like the scene in the first frame and removes the
+    parts that were only a poor plate (the scene the object has just left),
+    holes filled (objects are taken to be solid). Pixels seen fewer times keep
+    the first region's answer. The template's colours become the median over
+    those frames.
+    """
+    t, sh, sw = small.shape[:3]
+    th, tw = tr.shape.shape
+    crops, clears = [], []
+    for j, (x, y) in tr.positions.items():
+        if x < 0 or y < 0 or x + tw > sw or y + th > sh:
+            continue
+        clear = ~person_zone[j, y : y + th, x : x + tw]
+        crops.append(np.where(clear[..., None], small[j, y : y + th, x : x + tw], np.nan))
+        clears.append(clear)
+    if len(crops) < 3:
+        return None
+    seen = np.sum(clears, 0)
+    stack = np.stack(crops)
+    with warnings.catch_warnings():  # pixels never seen clear of the person are all-NaN
+        warnings.simplefilter("ignore", RuntimeWarning)
+        spread = np.nanstd(stack, axis=0).max(-1)
+        template = np.nanmedian(stack, axis=0)
+    hull = np.zeros((th, tw), np.uint8)
+    cv2.fillConvexPoly(hull, cv2.convexHull(np.argwhere(tr.shape)[:, ::-1].astype(np.int32)), 1)
+    steady = np.nan_to_num(spread, nan=1.0) < 0.75 * tolerance
+    shape = np.where(seen >= 3, (tr.shape | hull.astype(bool)) & steady, tr.shape)
+    if not shape.any():
+        return shape
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(shape.astype(np.uint8), connectivity=8)
+    if n > 2:  # the largest part
+        shape = labels == 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
+    tr.template = np.where(np.isnan(template), tr.template, template).astype(np.float32)
+    return _fill_holes(shape)
+
+
+def _moves(tr: _Track, offsets: np.ndarray) -> float:
+    """Largest distance (working pixels) between two positions of the object relative to the scene."""
+    p = np.array([(x, y) for x, y in tr.positions.values()], np.float32)
+    p -= offsets[list(tr.positions)]
+    return float(np.linalg.norm(p.max(0) - p.min(0)))
+
+
+def _fill_holes(mask: np.ndarray) -> np.ndarray:
+    """``mask`` with the areas it encloses filled."""
+    m = mask.astype(np.uint8)
+    contours, _ = cv2.findContours(m, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    out = np.zeros_like(m)
+    cv2.drawContours(out, contours, -1, 1, thickness=-1)
+    return out.astype(bool)
+
+
+def _follow(tr: _Track, small: np.ndarray, radius: int, tolerance: float, min_visible: float) -> None:
+    """Fill ``tr.positions`` / ``tr.visible`` forwards and backwards from its start frame."""
+    t, sh, sw = small.shape[:3]
+    th, tw = tr.shape.shape
+    area = int(tr.shape.sum())
+    weight = tr.shape.astype(np.float32)
+    pad = radius + max(th, tw)
+    for step in (1, -1):
+        pos = np.array(tr.positions[tr.start], np.float32)
+        velocity = np.zeros(2, np.float32)
+        j = tr.start + step
+        while 0 <= j < t:
+            pred = pos + velocity
+            # Search window around the prediction, in a frame padded with NaN-free zeros;
+            # template pixels that would fall outside the frame do not count.
+            frame = cv2.copyMakeBorder(small[j], pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=(0, 0, 0))
+            inside = cv2.copyMakeBorder(
+                np.ones((sh, sw), np.float32), pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=0
+            )
+            x0, y0 = int(round(pred[0])) - radius + pad, int(round(pred[1])) - radius + pad
+            region = frame[y0 : y0 + th + 2 * radius, x0 : x0 + tw + 2 * radius]
+            valid = inside[y0 : y0 + th + 2 * radius, x0 : x0 + tw + 2 * radius]
+            if region.shape[:2] != (th + 2 * radius, tw + 2 * radius):
+                break
+            # Masked sum of squared differences, counting template pixels inside the frame only.
+            cost = cv2.matchTemplate(
+                region, tr.template, cv2.TM_SQDIFF, mask=np.repeat(weight[..., None], 3, -1)
+            )
+            seen = cv2.matchTemplate(valid, weight, cv2.TM_CCORR)
+            cost = np.where(seen >= 0.5 * area, cost / np.maximum(seen, 1.0), np.inf)
+            if not np.isfinite(cost).any():
+                break
+            dy, dx = np.unravel_index(int(np.argmin(cost)), cost.shape)
+            x, y = x0 - pad + int(dx), y0 - pad + int(dy)
+            window = np.zeros((th, tw, 3), np.float32)
+            ok = np.zeros((th, tw), bool)
+            fx0, fy0, fx1, fy1 = max(x, 0), max(y, 0), min(x + tw, sw), min(y + th, sh)
+            if fx1 <= fx0 or fy1 <= fy0:
+                break
+            window[fy0 - y : fy1 - y, fx0 - x : fx1 - x] = small[j, fy0:fy1, fx0:fx1]
+            ok[fy0 - y : fy1 - y, fx0 - x : fx1 - x] = True
+            matched = tr.shape & ok & (np.abs(window - tr.template).max(-1) < tolerance)
+            if matched.sum() < min_visible * int((tr.shape & ok).sum()) or not matched.any():
+                break
+            velocity = np.array([x, y], np.float32) - pos
+            pos = np.array([x, y], np.float32)
+            tr.positions[j] = (x, y)
+            tr.visible[j] = matched
+            j += step
