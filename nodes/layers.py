@@ -86,8 +86,9 @@ class MimoSplitLayers(io.ComfyNode):
                                tooltip="How much nearer than the person (share of the depth range) an object "
                                        "must be to count as in front."),
                 io.Boolean.Input("moving_occluders", default=True, optional=True,
-                                 tooltip="Without depth: also find occluders by their motion (optical flow that "
-                                         "differs from the body's, over the body). Costs about 0.1 s per 512 px "
+                                 tooltip="Without depth: also find things that move in front of the person "
+                                         "(optical flow that differs from the body's, and objects followed as "
+                                         "rigid templates over the empty scene). Costs about 0.15 s per 512 px "
                                          "frame on CPU; turn off for static shots or speed."),
             ],
             outputs=[
@@ -111,7 +112,8 @@ class MimoSplitLayers(io.ComfyNode):
             frames.cpu().numpy(), person_mask.cpu().numpy(),
             depth=None if depth is None else depth.cpu().numpy().mean(-1),
             body_silhouette=None if body_silhouette is None else body_silhouette.cpu().numpy(),
-            depth_margin=depth_margin, motion=bool(moving_occluders),
+            depth_margin=depth_margin, motion=bool(moving_occluders), rigid=bool(moving_occluders),
+            progress=Progress(3),
         )
         return io.NodeOutput(
             layers, _t(layers.person), _t(layers.person_mask), _t(layers.occlusion), _t(layers.occlusion_mask),

@@ -29,6 +29,7 @@ where masks are hard (the scene layer's holes are what inpainting fills).
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -101,6 +102,7 @@ def split_layers(
     motion: bool = True,
     hidden_opening: float = 0.03,
     rigid: bool = True,
+    progress: Callable[[int, int], None] | None = None,
 ) -> Layers:
     """Split ``frames`` into person / occlusion / scene layers.
 
@@ -128,6 +130,8 @@ def split_layers(
             of the person as rigid templates
             (:func:`~mimo_core.preprocess.rigid_occluders.find_rigid_occluders`;
             needs ``body_silhouette`` and at least three frames).
+        progress: optional ``callback(done, total)``, called after each stage
+            (per-frame rule, motion, rigid objects).
         hidden_opening: without depth and candidates, hidden body counts as an
             occluder only where it is thicker than about twice this share of the
             silhouette's size (morphological opening).
@@ -149,6 +153,16 @@ def split_layers(
             raise ValueError(f"occluder_masks must be [T,K,H,W] with T,H,W={t, h, w}, got {cands.shape}")
         cands = np.clip(cands.astype(np.float32), 0, 1)
 
+    use_motion = motion and dm is None and cands is None and sil is not None and t > 1
+    use_rigid = rigid and dm is None and cands is None and sil is not None and t > 2
+    stages, done = 1 + int(use_motion) + int(use_rigid), 0
+
+    def step() -> None:
+        nonlocal done
+        done += 1
+        if progress is not None:
+            progress(done, stages)
+
     occ = np.zeros((t, h, w), np.float32)
     for i in range(t):
         occ[i] = _occluders_in_frame(
@@ -162,10 +176,13 @@ def split_layers(
             min_hidden_fraction,
             hidden_opening,
         )
-    if motion and dm is None and cands is None and sil is not None and t > 1:
+    step()
+    if use_motion:
         occ = np.maximum(occ, find_moving_occluders(clip, pm, sil))
-    if rigid and dm is None and cands is None and sil is not None and t > 2:
+        step()
+    if use_rigid:
         occ = np.maximum(occ, find_rigid_occluders(clip, pm, sil))
+        step()
     person_vis = pm * (1 - occ)
     scene_mask = (1 - person_vis) * (1 - occ)
     return Layers(
@@ -197,8 +214,15 @@ def _search_region(pm: np.ndarray, sil: np.ndarray | None, scale: float) -> np.n
     boxes = [b for b in (mask_box(pm), None if sil is None else mask_box(sil)) if b is not None]
     if not boxes:
         return None
-    union = np.array([min(b[0] for b in boxes), min(b[1] for b in boxes), max(b[2] for b in boxes),
-                      max(b[3] for b in boxes)], np.float32)
+    union = np.array(
+        [
+            min(b[0] for b in boxes),
+            min(b[1] for b in boxes),
+            max(b[2] for b in boxes),
+            max(b[3] for b in boxes),
+        ],
+        np.float32,
+    )
     x0, y0, x1, y1 = expand_box(union, scale, w, h)
     region = np.zeros((h, w), bool)
     region[y0:y1, x0:x1] = True

@@ -126,12 +126,13 @@ def find_rigid_occluders(
             tr.positions[i] = (x, y)
             tr.visible[i] = seg.copy()
             _follow(tr, small, radius, match_tolerance, min_visible)
-            refined = _refine(tr, small, person_zone, match_tolerance)
-            if refined is not None and int(refined.sum()) < min_area:
+            refined = _refine(tr, small, fg, person_zone, match_tolerance)
+            if refined is not None and int(refined[0].sum()) < min_area:
                 continue  # nothing keeps its colour as it moves: the scene showing through a poor plate
             if refined is not None:  # the whole object, then follow it again
-                tr.shape = refined
-                tr.positions, tr.visible = {i: (x, y)}, {i: refined.copy()}
+                tr.shape, tr.template, (dx, dy) = refined
+                tr.positions = {i: (x + dx, y + dy)}
+                tr.visible = {i: _matched(tr, small[i], x + dx, y + dy, match_tolerance)[0]}
                 _follow(tr, small, radius, match_tolerance, min_visible)
             if _moves(tr, offsets) < 2.0:
                 continue  # still in the scene: a part of it, not an object passing by
@@ -256,47 +257,96 @@ def _overlap(tr: _Track, i: int, pos: tuple[int, int], seg: np.ndarray) -> float
     return float((a & b).sum()) / max(int((a | b).sum()), 1)
 
 
-def _refine(tr: _Track, small: np.ndarray, person_zone: np.ndarray, tolerance: float) -> np.ndarray | None:
-    """The object's footprint checked on every frame it was followed in (None: not enough frames).
+def _refine(
+    tr: _Track,
+    small: np.ndarray,
+    fg: np.ndarray,
+    person_zone: np.ndarray,
+    tolerance: float,
+    grow: float = 0.5,
+) -> tuple[np.ndarray, np.ndarray, tuple[int, int]] | None:
+    """The object's footprint checked on every frame it was followed in.
 
     An object keeps its colours as it moves over the scene; the scene behind it
-    changes. Within the object's box, a pixel seen clear of the person in at
-    least 3 frames belongs to the object when it lies inside the convex outline
-    of the region first found and keeps its colour over those frames. That adds
-    the parts that looked like the scene in the first frame and removes the
-    parts that were only a poor plate (the scene the object has just left),
-    holes filled (objects are taken to be solid). Pixels seen fewer times keep
-    the first region's answer. The template's colours become the median over
-    those frames.
+    changes. Around the object's box (grown by ``grow`` of its size on every
+    side, for the parts that were out of the frame, near the person or like the
+    scene where it was found), a pixel seen clear of the person in at least 3
+    frames belongs to the object when it keeps its colour over those frames and
+    either lies inside the convex outline of the region first found or differs
+    from the plate in at least half of them. The part connected to the region
+    first found is kept, holes filled (objects are taken to be solid); that
+    removes what was only a poor plate (the scene the object has just left).
+    Pixels seen fewer times keep the first region's answer.
+
+    Returns:
+        (footprint, colours (the median over those frames), top-left offset of the
+        new box from the old one), cut to the footprint's box; None when the
+        object was seen clear in fewer than 3 frames.
     """
     t, sh, sw = small.shape[:3]
     th, tw = tr.shape.shape
-    crops, clears = [], []
+    gx, gy = int(round(grow * tw)), int(round(grow * th))
+    eh, ew = th + 2 * gy, tw + 2 * gx
+    crops, clears, votes = [], [], []
     for j, (x, y) in tr.positions.items():
-        if x < 0 or y < 0 or x + tw > sw or y + th > sh:
+        x0, y0 = x - gx, y - gy
+        fx0, fy0, fx1, fy1 = max(x0, 0), max(y0, 0), min(x0 + ew, sw), min(y0 + eh, sh)
+        if fx1 <= fx0 or fy1 <= fy0:
             continue
-        clear = ~person_zone[j, y : y + th, x : x + tw]
-        crops.append(np.where(clear[..., None], small[j, y : y + th, x : x + tw], np.nan))
+        crop = np.full((eh, ew, 3), np.nan, np.float32)
+        clear = np.zeros((eh, ew), bool)
+        vote = np.zeros((eh, ew), bool)
+        inner = (slice(fy0 - y0, fy1 - y0), slice(fx0 - x0, fx1 - x0))
+        clear[inner] = ~person_zone[j, fy0:fy1, fx0:fx1]
+        crop[inner] = small[j, fy0:fy1, fx0:fx1]
+        crop[~clear] = np.nan
+        vote[inner] = fg[j, fy0:fy1, fx0:fx1]
+        crops.append(crop)
         clears.append(clear)
+        votes.append(vote & clear)
     if len(crops) < 3:
         return None
     seen = np.sum(clears, 0)
     stack = np.stack(crops)
+    # Colour steadiness is judged on slightly blurred crops, so that a fine texture
+    # placed one pixel off in some frames still counts as steady.
+    blurred = np.stack([_blur_valid(c) for c in crops])
     with warnings.catch_warnings():  # pixels never seen clear of the person are all-NaN
         warnings.simplefilter("ignore", RuntimeWarning)
-        spread = np.nanstd(stack, axis=0).max(-1)
+        spread = np.nanstd(blurred, axis=0).max(-1)
         template = np.nanmedian(stack, axis=0)
-    hull = np.zeros((th, tw), np.uint8)
-    cv2.fillConvexPoly(hull, cv2.convexHull(np.argwhere(tr.shape)[:, ::-1].astype(np.int32)), 1)
+    first = np.zeros((eh, ew), bool)
+    first[gy : gy + th, gx : gx + tw] = tr.shape
+    hull = np.zeros((eh, ew), np.uint8)
+    cv2.fillConvexPoly(hull, cv2.convexHull(np.argwhere(first)[:, ::-1].astype(np.int32)), 1)
     steady = np.nan_to_num(spread, nan=1.0) < 0.75 * tolerance
-    shape = np.where(seen >= 3, (tr.shape | hull.astype(bool)) & steady, tr.shape)
+    voted = np.sum(votes, 0) >= 0.5 * np.maximum(seen, 1)
+    shape = np.where(seen >= 3, steady & (hull.astype(bool) | voted), first)
     if not shape.any():
-        return shape
+        return shape, template, (0, 0)
     n, labels, stats, _ = cv2.connectedComponentsWithStats(shape.astype(np.uint8), connectivity=8)
-    if n > 2:  # the largest part
-        shape = labels == 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
-    tr.template = np.where(np.isnan(template), tr.template, template).astype(np.float32)
-    return _fill_holes(shape)
+    if n > 2:  # the part that holds most of the first region (else the largest)
+        share = np.bincount(labels[first], minlength=n)[1:]
+        pick = 1 + int(np.argmax(share)) if share.any() else 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
+        shape = labels == pick
+    shape = _fill_holes(shape)
+    ys, xs = np.nonzero(shape)
+    y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
+    colours = template[y0:y1, x0:x1]
+    old = np.zeros((eh, ew, 3), np.float32)
+    old[gy : gy + th, gx : gx + tw] = tr.template
+    colours = np.where(np.isnan(colours), old[y0:y1, x0:x1], colours).astype(np.float32)
+    return shape[y0:y1, x0:x1], colours, (int(x0) - gx, int(y0) - gy)
+
+
+def _blur_valid(image: np.ndarray, sigma: float = 1.0) -> np.ndarray:
+    """Gaussian blur of an image with NaN holes (the holes stay NaN; the edges use valid pixels only)."""
+    valid = ~np.isnan(image[..., 0])
+    filled = np.where(valid[..., None], image, 0.0).astype(np.float32)
+    weight = cv2.GaussianBlur(valid.astype(np.float32), (0, 0), sigma)
+    out = cv2.GaussianBlur(filled, (0, 0), sigma) / np.maximum(weight, 1e-6)[..., None]
+    out[~valid] = np.nan
+    return out
 
 
 def _moves(tr: _Track, offsets: np.ndarray) -> float:
@@ -313,6 +363,21 @@ def _fill_holes(mask: np.ndarray) -> np.ndarray:
     out = np.zeros_like(m)
     cv2.drawContours(out, contours, -1, 1, thickness=-1)
     return out.astype(bool)
+
+
+def _matched(
+    tr: _Track, frame: np.ndarray, x: int, y: int, tolerance: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """(template pixels that match ``frame`` with the template at (x, y), template pixels inside the frame)."""
+    sh, sw = frame.shape[:2]
+    th, tw = tr.shape.shape
+    window = np.zeros((th, tw, 3), np.float32)
+    ok = np.zeros((th, tw), bool)
+    fx0, fy0, fx1, fy1 = max(x, 0), max(y, 0), min(x + tw, sw), min(y + th, sh)
+    if fx1 > fx0 and fy1 > fy0:
+        window[fy0 - y : fy1 - y, fx0 - x : fx1 - x] = frame[fy0:fy1, fx0:fx1]
+        ok[fy0 - y : fy1 - y, fx0 - x : fx1 - x] = True
+    return tr.shape & ok & (np.abs(window - tr.template).max(-1) < tolerance), ok
 
 
 def _follow(tr: _Track, small: np.ndarray, radius: int, tolerance: float, min_visible: float) -> None:
@@ -349,14 +414,7 @@ def _follow(tr: _Track, small: np.ndarray, radius: int, tolerance: float, min_vi
                 break
             dy, dx = np.unravel_index(int(np.argmin(cost)), cost.shape)
             x, y = x0 - pad + int(dx), y0 - pad + int(dy)
-            window = np.zeros((th, tw, 3), np.float32)
-            ok = np.zeros((th, tw), bool)
-            fx0, fy0, fx1, fy1 = max(x, 0), max(y, 0), min(x + tw, sw), min(y + th, sh)
-            if fx1 <= fx0 or fy1 <= fy0:
-                break
-            window[fy0 - y : fy1 - y, fx0 - x : fx1 - x] = small[j, fy0:fy1, fx0:fx1]
-            ok[fy0 - y : fy1 - y, fx0 - x : fx1 - x] = True
-            matched = tr.shape & ok & (np.abs(window - tr.template).max(-1) < tolerance)
+            matched, ok = _matched(tr, small[j], x, y, tolerance)
             if matched.sum() < min_visible * int((tr.shape & ok).sum()) or not matched.any():
                 break
             velocity = np.array([x, y], np.float32) - pos

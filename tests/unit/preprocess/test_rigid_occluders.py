@@ -91,3 +91,13 @@ def test_masks_of_the_wrong_size_are_refused_by_name():
     frames, pm, sil, _ = _clip()
     with pytest.raises(ValueError, match="body_silhouette"):
         find_rigid_occluders(frames, pm, sil[:, :10])
+
+
+def test_split_reports_progress_per_stage():
+    frames, pm, sil, _ = _clip()
+    calls = []
+    split_layers(frames, pm, body_silhouette=sil, progress=lambda done, total: calls.append((done, total)))
+    assert calls == [(1, 3), (2, 3), (3, 3)]
+    calls.clear()
+    split_layers(frames, pm, body_silhouette=sil, motion=False, progress=lambda d, t: calls.append((d, t)))
+    assert calls == [(1, 2), (2, 2)]
