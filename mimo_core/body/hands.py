@@ -191,7 +191,10 @@ class MediaPipeHandDetector:
 
     def _graph(self, name: str):  # noqa: ANN202
         if name not in self._graphs:
-            self._graphs[name] = self._mp.solutions.hands.Hands(**self._args)
+            from ..preprocess.mediapipe_backend import default_num_threads, threaded_solution
+
+            hands = self._mp.solutions.hands.Hands
+            self._graphs[name] = threaded_solution(hands, default_num_threads(), **self._args)
         return self._graphs[name]
 
     def candidates(self, image: np.ndarray, window: tuple[int, int, int, int] | None, stream: str) -> list[_Candidate]:

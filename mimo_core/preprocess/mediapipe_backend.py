@@ -312,15 +312,17 @@ def default_num_threads() -> int:
     return max(1, min(4, cores))
 
 
-def _pose_graph(mp, num_threads: int, **kwargs):  # noqa: ANN001, ANN202 - MediaPipe objects
-    """``mp.solutions.pose.Pose(**kwargs)`` whose network inference runs on ``num_threads`` threads.
+def threaded_solution(solution_cls, num_threads: int, **kwargs):  # noqa: ANN001, ANN202 - MediaPipe objects
+    """``solution_cls(**kwargs)`` (a legacy ``mp.solutions`` graph) whose networks run on ``num_threads`` threads.
 
     The legacy solution API has no thread option; every inference node of the
     expanded graph gets ``delegate.xnnpack.num_threads`` set before the graph starts.
     """
     from mediapipe.calculators.tensor import inference_calculator_pb2
 
-    class ThreadedPose(mp.solutions.pose.Pose):
+    class Threaded(solution_cls):
+        threaded_nodes = 0
+
         def _modify_calculator_options(self, config, params):  # noqa: ANN001, ANN202
             super()._modify_calculator_options(config, params)
             for node in config.node:
@@ -329,11 +331,17 @@ def _pose_graph(mp, num_threads: int, **kwargs):  # noqa: ANN001, ANN202 - Media
                     options.delegate.xnnpack.num_threads = num_threads
                     self.threaded_nodes += 1
 
-    ThreadedPose.threaded_nodes = 0
-    graph = ThreadedPose(**kwargs)
+    graph = Threaded(**kwargs)
     if graph.threaded_nodes == 0:  # pragma: no cover - another mediapipe version
-        log.warning("MediaPipe pose graph: no inference node found to set num_threads=%d on", num_threads)
+        log.warning(
+            "%s: no inference node found to set num_threads=%d on", solution_cls.__name__, num_threads
+        )
     return graph
+
+
+def _pose_graph(mp, num_threads: int, **kwargs):  # noqa: ANN001, ANN202 - MediaPipe objects
+    """``mp.solutions.pose.Pose(**kwargs)`` with its networks on ``num_threads`` threads."""
+    return threaded_solution(mp.solutions.pose.Pose, num_threads, **kwargs)
 
 
 def _check_model_file(mp, model_complexity: int) -> None:  # noqa: ANN001
