@@ -61,7 +61,6 @@ def find_rigid_occluders(
     min_visible: float = 0.4,
     min_body_overlap: float = 0.05,
     clear_fraction: float = 0.8,
-    max_gap: int = 3,
 ) -> np.ndarray:
     """[T,H,W] float32 mask of moving objects that pass in front of the person.
 
@@ -87,8 +86,6 @@ def find_rigid_occluders(
             area) that must lie on the eroded silhouette in some frame.
         clear_fraction: a foreground region becomes a template when at least this
             share of it lies clear of the person; the part near the person is left out.
-        max_gap: an object that does not match for up to this many frames in a row
-            (hidden by something else) moves on at its last velocity and is looked for again.
     """
     frames = as_frames(frames)
     t, h, w = frames.shape[:3]
@@ -128,7 +125,7 @@ def find_rigid_occluders(
             tr = _Track(template=small[i, y : y + bh, x : x + bw].copy(), shape=seg, start=i)
             tr.positions[i] = (x, y)
             tr.visible[i] = seg.copy()
-            _follow(tr, small, radius, match_tolerance, min_visible, max_gap)
+            _follow(tr, small, radius, match_tolerance, min_visible)
             refined = _refine(tr, small, fg, person_zone, match_tolerance)
             if refined is not None and int(refined[0].sum()) < min_area:
                 continue  # nothing keeps its colour as it moves: the scene showing through a poor plate
@@ -136,7 +133,7 @@ def find_rigid_occluders(
                 tr.shape, tr.template, (dx, dy) = refined
                 tr.positions = {i: (x + dx, y + dy)}
                 tr.visible = {i: _matched(tr, small[i], x + dx, y + dy, match_tolerance)[0]}
-                _follow(tr, small, radius, match_tolerance, min_visible, max_gap)
+                _follow(tr, small, radius, match_tolerance, min_visible)
             if _moves(tr, offsets) < 2.0:
                 continue  # still in the scene: a part of it, not an object passing by
             tracks.append(tr)
@@ -383,21 +380,8 @@ def _matched(
     return tr.shape & ok & (np.abs(window - tr.template).max(-1) < tolerance), ok
 
 
-def _follow(
-    tr: _Track,
-    small: np.ndarray,
-    radius: int,
-    tolerance: float,
-    min_visible: float,
-    max_gap: int = 3,
-    candidates: int = 12,
-) -> None:
-    """Fill ``tr.positions`` / ``tr.visible`` forwards and backwards from its start frame.
-
-    Where too little of the object matches (hidden by something else, or a poor
-    match), it moves on at its last velocity for up to ``max_gap`` frames, and
-    those frames get no position.
-    """
+def _follow(tr: _Track, small: np.ndarray, radius: int, tolerance: float, min_visible: float) -> None:
+    """Fill ``tr.positions`` / ``tr.visible`` forwards and backwards from its start frame."""
     t, sh, sw = small.shape[:3]
     th, tw = tr.shape.shape
     area = int(tr.shape.sum())
@@ -406,9 +390,9 @@ def _follow(
     for step in (1, -1):
         pos = np.array(tr.positions[tr.start], np.float32)
         velocity = np.zeros(2, np.float32)
-        j, gap = tr.start + step, 0
+        j = tr.start + step
         while 0 <= j < t:
-            pred = pos + velocity * (gap + 1)
+            pred = pos + velocity
             # Search window around the prediction, in a frame padded with NaN-free zeros;
             # template pixels that would fall outside the frame do not count.
             frame = cv2.copyMakeBorder(small[j], pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=(0, 0, 0))
@@ -428,27 +412,12 @@ def _follow(
             cost = np.where(seen >= 0.5 * area, cost / np.maximum(seen, 1.0), np.inf)
             if not np.isfinite(cost).any():
                 break
-            # The positions with the smallest difference are rescored by how many template
-            # pixels match there: a part hidden by something else then costs nothing.
-            order = np.argsort(cost, axis=None)[:candidates]
-            best = None
-            for flat in order:
-                if not np.isfinite(cost.flat[flat]):
-                    break
-                dy, dx = np.unravel_index(int(flat), cost.shape)
-                x, y = x0 - pad + int(dx), y0 - pad + int(dy)
-                m, o = _matched(tr, small[j], x, y, tolerance)
-                if best is None or m.sum() > best[0].sum():
-                    best = (m, o, x, y)
-            matched, ok, x, y = best
+            dy, dx = np.unravel_index(int(np.argmin(cost)), cost.shape)
+            x, y = x0 - pad + int(dx), y0 - pad + int(dy)
+            matched, ok = _matched(tr, small[j], x, y, tolerance)
             if matched.sum() < min_visible * int((tr.shape & ok).sum()) or not matched.any():
-                gap += 1
-                if gap > max_gap:
-                    break
-                j += step
-                continue
-            velocity = (np.array([x, y], np.float32) - pos) / (gap + 1)
-            gap = 0
+                break
+            velocity = np.array([x, y], np.float32) - pos
             pos = np.array([x, y], np.float32)
             tr.positions[j] = (x, y)
             tr.visible[j] = matched
