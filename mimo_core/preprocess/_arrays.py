@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import cv2
 import numpy as np
 
 
@@ -87,3 +88,50 @@ def expand_box(box: np.ndarray, scale: float, width: int, height: int, square: b
     x0, x1 = int(max(0, np.floor(cx - w / 2))), int(min(width, np.ceil(cx + w / 2)))
     y0, y1 = int(max(0, np.floor(cy - h / 2))), int(min(height, np.ceil(cy + h / 2)))
     return np.array([x0, y0, max(x1, x0 + 1), max(y1, y0 + 1)], dtype=np.int64)
+
+
+def to_working_size(
+    frames: np.ndarray, masks: list[np.ndarray], max_side: int
+) -> tuple[np.ndarray, list[np.ndarray], tuple[int, int]]:
+    """Shrink a clip and its masks so that the longer side is at most ``max_side`` pixels.
+
+    Args:
+        frames: [T,H,W,3] float32.
+        masks: [T,H,W] float masks, each thresholded at 0.5 after shrinking.
+
+    Returns:
+        (frames [T,h,w,3] float32, the masks as [T,h,w] bool, (w, h)).
+    """
+    h, w = frames.shape[1:3]
+    scale = min(1.0, max_side / max(h, w))
+    sw, sh = max(8, round(w * scale)), max(8, round(h * scale))
+    small = np.stack([cv2.resize(f, (sw, sh), interpolation=cv2.INTER_AREA) for f in frames])
+    small_masks = [
+        np.stack([cv2.resize(m, (sw, sh), interpolation=cv2.INTER_AREA) for m in ms]) > 0.5 for ms in masks
+    ]
+    return small, small_masks, (sw, sh)
+
+
+def to_full_size(masks: np.ndarray, height: int, width: int) -> np.ndarray:
+    """[T,h,w] bool masks at working size -> [T,height,width] float32 0/1 (bilinear, then 0.5)."""
+    out = np.zeros((len(masks), height, width), np.float32)
+    for i, m in enumerate(masks):
+        if m.any():
+            up = cv2.resize(m.astype(np.float32), (width, height), interpolation=cv2.INTER_LINEAR)
+            out[i] = (up > 0.5).astype(np.float32)
+    return out
+
+
+def disk(r: float) -> np.ndarray:
+    """Elliptic structuring element of radius ``int(r)`` (at least 1)."""
+    r = max(1, int(r))
+    return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))
+
+
+def fill_holes(mask: np.ndarray) -> np.ndarray:
+    """``mask`` with the areas it encloses filled."""
+    m = mask.astype(np.uint8)
+    contours, _ = cv2.findContours(m, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    out = np.zeros_like(m)
+    cv2.drawContours(out, contours, -1, 1, thickness=-1)
+    return out.astype(bool)

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from ._arrays import as_frames, as_masks
+from ._arrays import as_frames, as_masks, disk, fill_holes, to_full_size, to_working_size
 
 
 @dataclass
@@ -88,15 +88,10 @@ def find_moving_occluders(
     t, h, w = frames.shape[:3]
     person_mask = as_masks(person_mask, (t, h, w), "person_mask")
     body_silhouette = as_masks(body_silhouette, (t, h, w), "body_silhouette")
-    out = np.zeros((t, h, w), np.float32)
     if t < 2:
-        return out
-    scale = min(1.0, max_side / max(h, w))
-    sw, sh = max(8, round(w * scale)), max(8, round(h * scale))
-    small = np.stack([cv2.resize(f, (sw, sh), interpolation=cv2.INTER_AREA) for f in frames])
+        return np.zeros((t, h, w), np.float32)
+    small, (pm, sil), (sw, sh) = to_working_size(frames, [person_mask, body_silhouette], max_side)
     grey = [cv2.cvtColor((f * 255).astype(np.uint8), cv2.COLOR_RGB2GRAY) for f in small]
-    pm = np.stack([cv2.resize(m, (sw, sh), interpolation=cv2.INTER_AREA) for m in person_mask]) > 0.5
-    sil = np.stack([cv2.resize(m, (sw, sh), interpolation=cv2.INTER_AREA) for m in body_silhouette]) > 0.5
     min_area = max(8, int(min_area_fraction * sw * sh))
 
     flows = _flows(grey)
@@ -121,11 +116,7 @@ def find_moving_occluders(
             masks[i] |= r.mask
     if superpixels:
         masks = np.stack([_snap(small[i], masks[i]) if masks[i].any() else masks[i] for i in range(t)])
-    for i in range(t):
-        if masks[i].any():
-            up = cv2.resize(masks[i].astype(np.float32), (w, h), interpolation=cv2.INTER_LINEAR)
-            out[i] = (up > 0.5).astype(np.float32)
-    return out
+    return to_full_size(masks, h, w)
 
 
 def _flows(grey: list[np.ndarray]) -> list[tuple[np.ndarray, int, float]]:
@@ -146,11 +137,6 @@ def _warp_error(a: np.ndarray, b: np.ndarray, shift: np.ndarray, k: int = 5) -> 
     moved = cv2.warpAffine(b, m, (w, h), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
                            borderMode=cv2.BORDER_REPLICATE)  # fmt: skip
     return cv2.blur(np.abs(a.astype(np.float32) - moved.astype(np.float32)), (k, k))
-
-
-def _disk(r: int) -> np.ndarray:
-    r = max(1, int(r))
-    return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))
 
 
 def _frame_regions(
@@ -241,10 +227,10 @@ def _zones(pm: np.ndarray, sil: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.
     body = pm | sil
     ys, xs = np.nonzero(body)
     size = max(ys.max() - ys.min(), xs.max() - xs.min()) + 1
-    grown = cv2.dilate(body.astype(np.uint8), _disk(0.05 * size)).astype(bool)
-    sil_grown = cv2.dilate(sil.astype(np.uint8), _disk(0.05 * size)).astype(bool)
-    core = cv2.erode(sil.astype(np.uint8), _disk(0.02 * size)).astype(bool)
-    far = ~cv2.dilate(body.astype(np.uint8), _disk(0.1 * size)).astype(bool)
+    grown = cv2.dilate(body.astype(np.uint8), disk(0.05 * size)).astype(bool)
+    sil_grown = cv2.dilate(sil.astype(np.uint8), disk(0.05 * size)).astype(bool)
+    core = cv2.erode(sil.astype(np.uint8), disk(0.02 * size)).astype(bool)
+    far = ~cv2.dilate(body.astype(np.uint8), disk(0.1 * size)).astype(bool)
     return grown, sil_grown, core, far
 
 
@@ -328,7 +314,7 @@ def _follow(
                 same_look = _warp_error(grey[j], grey[i], -shift, k=3) < tolerance
                 moved = _warp_error(grey[j], grey[i], -step * backgrounds[j], k=3) > contrast
                 sure = (pred & same_look & moved).astype(np.uint8)
-                hull = _fill_holes(cv2.morphologyEx(sure, cv2.MORPH_CLOSE, _disk(4)).astype(bool))
+                hull = fill_holes(cv2.morphologyEx(sure, cv2.MORPH_CLOSE, disk(4)).astype(bool))
                 mask = hull
                 speed = float(np.linalg.norm(r.velocity))
                 velocity = r.velocity
@@ -349,15 +335,6 @@ def _follow(
                 else:
                     keep[j].append(_Region(j, mask, velocity))
     return keep
-
-
-def _fill_holes(mask: np.ndarray) -> np.ndarray:
-    """``mask`` with the areas it encloses filled."""
-    m = mask.astype(np.uint8)
-    contours, _ = cv2.findContours(m, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
-    out = np.zeros_like(m)
-    cv2.drawContours(out, contours, -1, 1, thickness=-1)
-    return out.astype(bool)
 
 
 def _snap(image: np.ndarray, mask: np.ndarray) -> np.ndarray:

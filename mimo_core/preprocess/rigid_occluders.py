@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-from ._arrays import as_frames, as_masks
+from ._arrays import as_frames, as_masks, disk, fill_holes, to_full_size, to_working_size
 
 
 @dataclass
@@ -44,7 +44,6 @@ class _Track:
     start: int  # discovery frame
     positions: dict[int, tuple[int, int]] = field(default_factory=dict)  # frame -> top-left (x, y)
     visible: dict[int, np.ndarray] = field(default_factory=dict)  # frame -> [th,tw] bool matched pixels
-    on_body: int = 0  # most silhouette-core pixels covered in one frame
 
 
 def find_rigid_occluders(
@@ -91,16 +90,9 @@ def find_rigid_occluders(
     t, h, w = frames.shape[:3]
     person_mask = as_masks(person_mask, (t, h, w), "person_mask")
     body_silhouette = as_masks(body_silhouette, (t, h, w), "body_silhouette")
-    out = np.zeros((t, h, w), np.float32)
     if t < 3:
-        return out
-    scale = min(1.0, max_side / max(h, w))
-    sw, sh = max(8, round(w * scale)), max(8, round(h * scale))
-    small = np.stack([cv2.resize(f, (sw, sh), interpolation=cv2.INTER_AREA) for f in frames]).astype(
-        np.float32
-    )
-    pm = np.stack([cv2.resize(m, (sw, sh), interpolation=cv2.INTER_AREA) for m in person_mask]) > 0.5
-    sil = np.stack([cv2.resize(m, (sw, sh), interpolation=cv2.INTER_AREA) for m in body_silhouette]) > 0.5
+        return np.zeros((t, h, w), np.float32)
+    small, (pm, sil), (sw, sh) = to_working_size(frames, [person_mask, body_silhouette], max_side)
     min_area = max(8, int(min_area_fraction * sw * sh))
 
     person_zone, core = _person_zones(pm, sil, clear_margin)
@@ -140,19 +132,13 @@ def find_rigid_occluders(
 
     masks = np.zeros((t, sh, sw), bool)
     for tr in tracks:
-        area = int(tr.shape.sum())
-        for j, (x, y) in tr.positions.items():
-            cov = _paste(tr.visible[j], x, y, sh, sw)
-            tr.on_body = max(tr.on_body, int((cov & core[j]).sum()))
-        if tr.on_body < max(min_area // 2, min_body_overlap * area):
+        seen = {j: _paste(tr.visible[j], x, y, sh, sw) for j, (x, y) in tr.positions.items()}
+        on_body = max(int((m & core[j]).sum()) for j, m in seen.items())
+        if on_body < max(min_area // 2, min_body_overlap * int(tr.shape.sum())):
             continue
-        for j, (x, y) in tr.positions.items():
-            masks[j] |= _paste(tr.visible[j], x, y, sh, sw)
-    for i in range(t):
-        if masks[i].any():
-            up = cv2.resize(masks[i].astype(np.float32), (w, h), interpolation=cv2.INTER_LINEAR)
-            out[i] = (up > 0.5).astype(np.float32)
-    return out
+        for j, m in seen.items():
+            masks[j] |= m
+    return to_full_size(masks, h, w)
 
 
 def _camera_offsets(small: np.ndarray, person_zone: np.ndarray) -> np.ndarray:
@@ -219,11 +205,6 @@ def _foreground(
     return fg
 
 
-def _disk(r: float) -> np.ndarray:
-    r = max(1, int(round(r)))
-    return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))
-
-
 def _person_zones(pm: np.ndarray, sil: np.ndarray, margin: float) -> tuple[np.ndarray, np.ndarray]:
     """(person mask and silhouette grown by ``margin`` of their size, silhouette eroded by 2 %)."""
     zone, core = np.zeros_like(pm), np.zeros_like(sil)
@@ -233,8 +214,8 @@ def _person_zones(pm: np.ndarray, sil: np.ndarray, margin: float) -> tuple[np.nd
             continue
         ys, xs = np.nonzero(body)
         size = max(ys.max() - ys.min(), xs.max() - xs.min()) + 1
-        zone[i] = cv2.dilate(body.astype(np.uint8), _disk(margin * size)).astype(bool)
-        core[i] = cv2.erode(sil[i].astype(np.uint8), _disk(0.02 * size)).astype(bool)
+        zone[i] = cv2.dilate(body.astype(np.uint8), disk(round(margin * size))).astype(bool)
+        core[i] = cv2.erode(sil[i].astype(np.uint8), disk(round(0.02 * size))).astype(bool)
     return zone, core
 
 
@@ -329,7 +310,7 @@ def _refine(
         share = np.bincount(labels[first], minlength=n)[1:]
         pick = 1 + int(np.argmax(share)) if share.any() else 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
         shape = labels == pick
-    shape = _fill_holes(shape)
+    shape = fill_holes(shape)
     ys, xs = np.nonzero(shape)
     y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
     colours = template[y0:y1, x0:x1]
@@ -356,15 +337,6 @@ def _moves(tr: _Track, offsets: np.ndarray) -> float:
     return float(np.linalg.norm(p.max(0) - p.min(0)))
 
 
-def _fill_holes(mask: np.ndarray) -> np.ndarray:
-    """``mask`` with the areas it encloses filled."""
-    m = mask.astype(np.uint8)
-    contours, _ = cv2.findContours(m, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
-    out = np.zeros_like(m)
-    cv2.drawContours(out, contours, -1, 1, thickness=-1)
-    return out.astype(bool)
-
-
 def _matched(
     tr: _Track, frame: np.ndarray, x: int, y: int, tolerance: float
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -387,6 +359,10 @@ def _follow(tr: _Track, small: np.ndarray, radius: int, tolerance: float, min_vi
     area = int(tr.shape.sum())
     weight = tr.shape.astype(np.float32)
     pad = radius + max(th, tw)
+    inside = cv2.copyMakeBorder(
+        np.ones((sh, sw), np.float32), pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=0
+    )
+    mask3 = np.repeat(weight[..., None], 3, -1)
     for step in (1, -1):
         pos = np.array(tr.positions[tr.start], np.float32)
         velocity = np.zeros(2, np.float32)
@@ -396,18 +372,13 @@ def _follow(tr: _Track, small: np.ndarray, radius: int, tolerance: float, min_vi
             # Search window around the prediction, in a frame padded with NaN-free zeros;
             # template pixels that would fall outside the frame do not count.
             frame = cv2.copyMakeBorder(small[j], pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=(0, 0, 0))
-            inside = cv2.copyMakeBorder(
-                np.ones((sh, sw), np.float32), pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=0
-            )
             x0, y0 = int(round(pred[0])) - radius + pad, int(round(pred[1])) - radius + pad
             region = frame[y0 : y0 + th + 2 * radius, x0 : x0 + tw + 2 * radius]
             valid = inside[y0 : y0 + th + 2 * radius, x0 : x0 + tw + 2 * radius]
             if region.shape[:2] != (th + 2 * radius, tw + 2 * radius):
                 break
             # Masked sum of squared differences, counting template pixels inside the frame only.
-            cost = cv2.matchTemplate(
-                region, tr.template, cv2.TM_SQDIFF, mask=np.repeat(weight[..., None], 3, -1)
-            )
+            cost = cv2.matchTemplate(region, tr.template, cv2.TM_SQDIFF, mask=mask3)
             seen = cv2.matchTemplate(valid, weight, cv2.TM_CCORR)
             cost = np.where(seen >= 0.5 * area, cost / np.maximum(seen, 1.0), np.inf)
             if not np.isfinite(cost).any():
