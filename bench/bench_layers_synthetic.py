@@ -2,7 +2,7 @@
 
 Usage:
     .venv/bin/python bench/bench_layers_synthetic.py [--seeds 0 1 2 3 4 5] [--size 256] [--frames 24]
-        [--iterations 200] [--figures docs/images]
+        [--iterations 200] [--figures docs/images] [--no-rigid]
 
 Each seed gives a :func:`trainer.synthetic.synthesize_clip` clip (an Anny character
 in front of a procedural scene with occluders passing in front) whose person mask,
@@ -58,7 +58,7 @@ def landmark_proxies(body, shape: torch.Tensor, k: int = 8) -> torch.Tensor:  # 
     return d.topk(k, largest=False).indices
 
 
-def evaluate(seed: int, size: int, frames: int, iterations: int, body, detector) -> dict:  # noqa: ANN001
+def evaluate(seed: int, size: int, frames: int, iterations: int, body, detector, rigid: bool = True) -> dict:  # noqa: ANN001
     from mimo_core.body.camera import project_points
     from mimo_core.body.stages import estimate_motion, render_motion
     from mimo_core.preprocess import split_layers, track_person
@@ -82,7 +82,7 @@ def evaluate(seed: int, size: int, frames: int, iterations: int, body, detector)
     def occ_scores(tag: str, person_mask: np.ndarray, silhouette: np.ndarray) -> None:
         start = time.perf_counter()
         layers = split_layers(
-            video, person_mask.astype(np.float32), body_silhouette=silhouette.astype(np.float32)
+            video, person_mask.astype(np.float32), body_silhouette=silhouette.astype(np.float32), rigid=rigid
         )
         r[f"split_ms_{tag}"] = 1000 * (time.perf_counter() - start) / frames
         occ = layers.occlusion_mask > 0.5
@@ -130,7 +130,7 @@ def evaluate(seed: int, size: int, frames: int, iterations: int, body, detector)
     return r
 
 
-def write_layers_figure(out: Path, r: dict) -> None:
+def write_layers_figure(out: Path, r: dict, rigid: bool = True) -> None:
     """Frame | person layer | occlusion layer (fitted silhouette outline, missed occluder in red) | scene layer."""
     import cv2
 
@@ -142,7 +142,7 @@ def write_layers_figure(out: Path, r: dict) -> None:
     i = int(np.argmax(occ_per_frame.reshape(len(video), -1).sum(1)))
     _, sil = r["fit"]
     # The whole clip: finding occluders by their motion needs the neighbouring frames.
-    layers = split_layers(video, track.masks, body_silhouette=sil)
+    layers = split_layers(video, track.masks, body_silhouette=sil, rigid=rigid)
     tiles = [video[i].astype(np.float32) / 255.0, layers.person[i], layers.occlusion[i], layers.scene[i]]
     outline = (
         cv2.morphologyEx((sil[i] > 0.5).astype(np.uint8), cv2.MORPH_GRADIENT, np.ones((3, 3), np.uint8)) > 0
@@ -166,6 +166,11 @@ def main() -> int:
     parser.add_argument("--frames", type=int, default=24)
     parser.add_argument("--iterations", type=int, default=200)
     parser.add_argument("--figures", type=Path, default=None, help="write the layers figure to this folder")
+    parser.add_argument(
+        "--no-rigid",
+        action="store_true",
+        help="split without the rigid-object follower (the motion-only split)",
+    )
     args = parser.parse_args()
     from mimo_core.preprocess import MediaPipePersonDetector
     from trainer.synthetic import default_body_model
@@ -179,7 +184,9 @@ def main() -> int:
     print("seed motion      occ% " + " ".join(f"{c[:14]:>14s}" for c in cols))
     with MediaPipePersonDetector() as detector:
         for seed in args.seeds:
-            r = evaluate(seed, args.size, args.frames, args.iterations, body, detector)
+            r = evaluate(
+                seed, args.size, args.frames, args.iterations, body, detector, rigid=not args.no_rigid
+            )
             rows.append(r)
             vals = " ".join(f"{r.get(c, float('nan')):14.3f}" for c in cols)
             print(f"{seed:4d} {r['motion'][:10]:10s} {100 * r['occluded_fraction']:4.1f} {vals}", flush=True)
@@ -207,7 +214,11 @@ def main() -> int:
     if args.figures is not None:
         with_occ = [r for r in rows if r.get("fit") and r["occluded_fraction"] > 0]
         if with_occ:
-            write_layers_figure(args.figures, max(with_occ, key=lambda r: r.get("occ_body_iou_fit_sil", 0)))
+            write_layers_figure(
+                args.figures,
+                max(with_occ, key=lambda r: r.get("occ_body_iou_fit_sil", 0)),
+                rigid=not args.no_rigid,
+            )
     return 0
 
 
