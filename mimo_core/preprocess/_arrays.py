@@ -135,3 +135,14 @@ def fill_holes(mask: np.ndarray) -> np.ndarray:
     out = np.zeros_like(m)
     cv2.drawContours(out, contours, -1, 1, thickness=-1)
     return out.astype(bool)
+
+
+def nan_median(stack: np.ndarray) -> np.ndarray:
+    """Median over axis 0 ignoring NaN (NaN where every value is NaN); like ``np.nanmedian``, much faster."""
+    ordered = np.sort(stack, axis=0)  # NaN sort last
+    n = (~np.isnan(ordered)).sum(0)
+    lo = np.take_along_axis(ordered, np.maximum((n - 1) // 2, 0)[None], 0)[0]
+    hi = np.take_along_axis(ordered, np.minimum(n // 2, len(stack) - 1)[None], 0)[0]
+    out = 0.5 * (lo + hi)
+    out[n == 0] = np.nan
+    return out.astype(stack.dtype, copy=False)

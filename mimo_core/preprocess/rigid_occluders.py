@@ -11,12 +11,18 @@ working size of at most ``max_side`` pixels:
 2. Foreground = pixels that differ from their plate. A connected foreground
    region that lies (mostly) clear of the person (mask and rendered body,
    grown) is an object: its pixels and shape away from the person become a
-   template, completed from the frames it is followed in (below).
+   template, completed from the frames it is followed in (below). Regions seen
+   whole (not cut by the frame's edge) are taken first: a part of a plain
+   object can slide inside it when followed.
 3. Each template is followed through the clip, forwards and backwards: in
    every frame its position is the translation whose masked colour difference
-   is smallest around the predicted position, and the object is visible where
+   (plus a small cost for leaving the constant-velocity prediction) is
+   smallest around the predicted position, and the object is visible where
    its moved template still matches the frame. An object behind the person is
-   hidden by them there, one in front is not, so no depth is needed.
+   hidden by them there, one in front is not, so no depth is needed. The
+   object's footprint is then checked on the frames it was followed in: its
+   pixels keep their colour as it moves and differ from the scene behind, seen
+   in frames where the object was elsewhere.
 4. An object whose visible pixels cover the body (the rendered silhouette,
    eroded) in some frame passes in front of the person: it is an occluder in
    every frame it was followed through.
@@ -34,7 +40,7 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-from ._arrays import as_frames, as_masks, disk, fill_holes, to_full_size, to_working_size
+from ._arrays import as_frames, as_masks, disk, fill_holes, nan_median, to_full_size, to_working_size
 
 
 @dataclass
@@ -60,6 +66,7 @@ def find_rigid_occluders(
     min_visible: float = 0.4,
     min_body_overlap: float = 0.05,
     clear_fraction: float = 0.8,
+    max_refine: int = 3,
 ) -> np.ndarray:
     """[T,H,W] float32 mask of moving objects that pass in front of the person.
 
@@ -85,6 +92,8 @@ def find_rigid_occluders(
             area) that must lie on the eroded silhouette in some frame.
         clear_fraction: a foreground region becomes a template when at least this
             share of it lies clear of the person; the part near the person is left out.
+        max_refine: an object's footprint is completed at most this many times (each
+            time from the frames it was followed in, then followed again).
     """
     frames = as_frames(frames)
     t, h, w = frames.shape[:3]
@@ -100,7 +109,10 @@ def find_rigid_occluders(
     fg = _foreground(small, offsets, plate_window, difference)
     radius = max(4, int(round(search_fraction * max(sw, sh))))
 
-    tracks: list[_Track] = []
+    # Candidate regions from every frame, whole views first: a region that touches
+    # the frame's edge is (maybe) a part of an object, and a part of a plain object
+    # can slide inside it when followed. Larger regions before smaller ones.
+    candidates = []
     for i in range(t):
         n, labels, stats, _ = cv2.connectedComponentsWithStats(fg[i].astype(np.uint8), connectivity=8)
         for k in range(1, n):
@@ -112,23 +124,45 @@ def find_rigid_occluders(
             if near.sum() > (1 - clear_fraction) * area:
                 continue  # mostly on the person: not told apart from them here
             seg &= ~near
-            if any(i in tr.positions and _overlap(tr, i, (x, y), seg) > 0.5 for tr in tracks):
-                continue  # an object already followed
-            tr = _Track(template=small[i, y : y + bh, x : x + bw].copy(), shape=seg, start=i)
-            tr.positions[i] = (x, y)
-            tr.visible[i] = seg.copy()
+            edge = x == 0 or y == 0 or x + bw == sw or y + bh == sh or bool(near.any())
+            candidates.append((edge, i, -int(seg.sum()), x, y, seg))
+    candidates.sort(key=lambda c: c[:3])
+
+    tracks: list[_Track] = []
+    for _, i, _, x, y, seg in candidates:
+        if any(i in tr.positions and _overlap(tr, i, (x, y), seg) > 0.5 for tr in tracks):
+            continue  # an object already followed
+        bh, bw = seg.shape
+        tr = _Track(template=small[i, y : y + bh, x : x + bw].copy(), shape=seg, start=i)
+        tr.positions[i] = (x, y)
+        tr.visible[i] = seg.copy()
+        _follow(tr, small, radius, match_tolerance, min_visible)
+        # The whole object, then follow it again; once more while the footprint
+        # still grows to the edge of the area searched (an object that came into
+        # view slowly, seen whole only later).
+        for _ in range(max_refine):
+            refined = _refine(tr, small, fg, person_zone, offsets, match_tolerance, difference)
+            if refined is None:
+                break
+            shape, template, (dx, dy) = refined
+            if int(shape.sum()) < min_area:
+                break  # nothing keeps its colour as it moves: the scene showing through a poor plate
+            grew = int(shape.sum()) > 1.1 * int(tr.shape.sum())
+            th, tw = tr.shape.shape
+            at_edge = dx <= -round(0.5 * tw) or dy <= -round(0.5 * th)
+            at_edge |= dx + shape.shape[1] >= tw + round(0.5 * tw) or dy + shape.shape[0] >= th + round(0.5 * th)
+            tr.shape, tr.template = shape, template
+            x, y = x + dx, y + dy
+            tr.positions = {i: (x, y)}
+            tr.visible = {i: _matched(tr, small[i], x, y, match_tolerance)[0]}
             _follow(tr, small, radius, match_tolerance, min_visible)
-            refined = _refine(tr, small, fg, person_zone, match_tolerance)
-            if refined is not None and int(refined[0].sum()) < min_area:
-                continue  # nothing keeps its colour as it moves: the scene showing through a poor plate
-            if refined is not None:  # the whole object, then follow it again
-                tr.shape, tr.template, (dx, dy) = refined
-                tr.positions = {i: (x + dx, y + dy)}
-                tr.visible = {i: _matched(tr, small[i], x + dx, y + dy, match_tolerance)[0]}
-                _follow(tr, small, radius, match_tolerance, min_visible)
-            if _moves(tr, offsets) < 2.0:
-                continue  # still in the scene: a part of it, not an object passing by
-            tracks.append(tr)
+            if not (grew and at_edge):
+                break
+        if refined is not None and int(refined[0].sum()) < min_area:
+            continue
+        if _moves(tr, offsets) < 2.0:
+            continue  # still in the scene: a part of it, not an object passing by
+        tracks.append(tr)
 
     masks = np.zeros((t, sh, sw), bool)
     for tr in tracks:
@@ -243,8 +277,11 @@ def _refine(
     small: np.ndarray,
     fg: np.ndarray,
     person_zone: np.ndarray,
+    offsets: np.ndarray,
     tolerance: float,
+    difference: float,
     grow: float = 0.5,
+    scene_frames: int = 8,
 ) -> tuple[np.ndarray, np.ndarray, tuple[int, int]] | None:
     """The object's footprint checked on every frame it was followed in.
 
@@ -253,11 +290,14 @@ def _refine(
     side, for the parts that were out of the frame, near the person or like the
     scene where it was found), a pixel seen clear of the person in at least 3
     frames belongs to the object when it keeps its colour over those frames and
-    either lies inside the convex outline of the region first found or differs
-    from the plate in at least half of them. The part connected to the region
-    first found is kept, holes filled (objects are taken to be solid); that
-    removes what was only a poor plate (the scene the object has just left).
-    Pixels seen fewer times keep the first region's answer.
+    differs from the scene behind it. That scene is the median of the frames in
+    which neither the object's box nor the person covered the spot (judged on up
+    to ``scene_frames`` of the object's frames); where it was seen in fewer than
+    2 of them (a slow object's surroundings), the plate and the convex outline
+    of the region first found decide. The part connected to the region first
+    found is kept, holes filled (objects are taken to be solid); that removes
+    what was only a poor plate (the scene the object has just left). Pixels seen
+    fewer times keep the first region's answer.
 
     Returns:
         (footprint, colours (the median over those frames), top-left offset of the
@@ -268,7 +308,9 @@ def _refine(
     th, tw = tr.shape.shape
     gx, gy = int(round(grow * tw)), int(round(grow * th))
     eh, ew = th + 2 * gy, tw + 2 * gx
-    crops, clears, votes = [], [], []
+    crops, clears, votes, known, differs = [], [], [], [], []
+    followed = sorted(tr.positions)
+    judged = {followed[int(round(a))] for a in np.linspace(0, len(followed) - 1, min(scene_frames, len(followed)))}
     for j, (x, y) in tr.positions.items():
         x0, y0 = x - gx, y - gy
         fx0, fy0, fx1, fy1 = max(x0, 0), max(y0, 0), min(x0 + ew, sw), min(y0 + eh, sh)
@@ -285,24 +327,36 @@ def _refine(
         crops.append(crop)
         clears.append(clear)
         votes.append(vote & clear)
+        if j in judged:
+            scene_diff = _scene_difference(tr, small, person_zone, offsets, j, (x0, y0, ew, eh), crop)
+            known.append(~np.isnan(scene_diff) & clear)
+            differs.append(np.nan_to_num(scene_diff, nan=0.0) > difference)
     if len(crops) < 3:
         return None
     seen = np.sum(clears, 0)
     stack = np.stack(crops)
     # Colour steadiness is judged on slightly blurred crops, so that a fine texture
-    # placed one pixel off in some frames still counts as steady.
+    # placed one pixel off in some frames still counts as steady, and by the share
+    # of frames close to the median colour, so that a few frames where the object
+    # was placed wrong (a plain object half out of the frame) do not count.
     blurred = np.stack([_blur_valid(c) for c in crops])
-    with warnings.catch_warnings():  # pixels never seen clear of the person are all-NaN
-        warnings.simplefilter("ignore", RuntimeWarning)
-        spread = np.nanstd(blurred, axis=0).max(-1)
-        template = np.nanmedian(stack, axis=0)
+    with np.errstate(invalid="ignore"):
+        close = np.abs(blurred - nan_median(blurred)).max(-1) < tolerance
+    steady_share = close.sum(0) / np.maximum(seen, 1)
+    template = nan_median(stack)
     first = np.zeros((eh, ew), bool)
     first[gy : gy + th, gx : gx + tw] = tr.shape
     hull = np.zeros((eh, ew), np.uint8)
     cv2.fillConvexPoly(hull, cv2.convexHull(np.argwhere(first)[:, ::-1].astype(np.int32)), 1)
-    steady = np.nan_to_num(spread, nan=1.0) < 0.75 * tolerance
-    voted = np.sum(votes, 0) >= 0.5 * np.maximum(seen, 1)
-    shape = np.where(seen >= 3, steady & (hull.astype(bool) | voted), first)
+    steady = (steady_share >= 0.75) & (seen > 0)
+    # A pixel is the object's where it differs from the scene it covers. Where the
+    # scene behind is known (seen in at least 2 frames where neither the object's
+    # box nor the person was there) that decides; elsewhere (a slow object's
+    # surroundings) the plate's votes or the first region's outline do.
+    n_known = np.sum(known, 0) if known else np.zeros((eh, ew), int)
+    scene_vote = np.sum(np.logical_and(differs, known), 0) >= 0.5 * np.maximum(n_known, 1) if known else False
+    plate_vote = hull.astype(bool) | (np.sum(votes, 0) >= 0.5 * np.maximum(seen, 1))
+    shape = np.where(seen >= 3, steady & np.where(n_known >= 2, scene_vote, plate_vote), first)
     if not shape.any():
         return shape, template, (0, 0)
     n, labels, stats, _ = cv2.connectedComponentsWithStats(shape.astype(np.uint8), connectivity=8)
@@ -318,6 +372,64 @@ def _refine(
     old[gy : gy + th, gx : gx + tw] = tr.template
     colours = np.where(np.isnan(colours), old[y0:y1, x0:x1], colours).astype(np.float32)
     return shape[y0:y1, x0:x1], colours, (int(x0) - gx, int(y0) - gy)
+
+
+def _scene_difference(
+    tr: _Track,
+    small: np.ndarray,
+    person_zone: np.ndarray,
+    offsets: np.ndarray,
+    j: int,
+    box: tuple[int, int, int, int],
+    crop: np.ndarray,
+    samples: int = 7,
+) -> np.ndarray:
+    """[eh,ew] colour difference of ``crop`` (frame ``j``'s box) from the scene behind it.
+
+    The scene at a pixel is the median of the other frames (aligned on the camera's
+    motion) in which neither the object's box nor the person covers it; NaN where
+    no such frame exists or outside frame ``j``. Differences within one pixel of
+    misalignment do not count.
+    """
+    x0, y0, ew, eh = box
+    h, w = person_zone.shape[1:]
+    out = np.full((eh, ew), np.nan, np.float32)
+    fx0, fy0, fx1, fy1 = max(x0, 0), max(y0, 0), min(x0 + ew, w), min(y0 + eh, h)
+    frames = sorted(k for k in tr.positions if k != j)
+    if len(frames) > samples:
+        frames = [frames[int(round(a))] for a in np.linspace(0, len(frames) - 1, samples)]
+    if fx1 <= fx0 or fy1 <= fy0 or not frames:
+        return out
+    th, tw = tr.shape.shape
+    gx, gy = (ew - tw) // 2, (eh - th) // 2
+    xs = np.arange(fx0, fx1, dtype=np.float32)[None]
+    ys = np.arange(fy0, fy1, dtype=np.float32)[:, None]
+    views = []
+    for k in frames:
+        sx, sy = offsets[j] - offsets[k]  # frame k's content appears moved by this in frame j
+        map_x = np.broadcast_to(xs - sx, (fy1 - fy0, fx1 - fx0))
+        map_y = np.broadcast_to(ys - sy, (fy1 - fy0, fx1 - fx0))
+        view = cv2.remap(small[k], np.ascontiguousarray(map_x), np.ascontiguousarray(map_y), cv2.INTER_LINEAR,
+                         borderMode=cv2.BORDER_CONSTANT, borderValue=(np.nan, np.nan, np.nan))  # fmt: skip
+        # Frame k's pixels under the object's box (where it was then) or the person.
+        kx, ky = tr.positions[k]
+        ix, iy = np.round(xs - sx).astype(int), np.round(ys - sy).astype(int)
+        hide = ((ix >= kx - gx) & (ix < kx - gx + ew)) & ((iy >= ky - gy) & (iy < ky - gy + eh))
+        cx, cy = np.clip(ix, 0, w - 1), np.clip(iy, 0, h - 1)
+        hide |= person_zone[k][cy, cx]
+        view[hide] = np.nan
+        views.append(view)
+    scene = nan_median(np.stack(views))
+    kernel = np.ones((3, 3), np.uint8)
+    known = ~np.isnan(scene[..., 0])
+    hi = cv2.dilate(np.where(known[..., None], scene, -np.inf).astype(np.float32), kernel)
+    lo = cv2.erode(np.where(known[..., None], scene, np.inf).astype(np.float32), kernel)
+    inner = crop[fy0 - y0 : fy1 - y0, fx0 - x0 : fx1 - x0]
+    with np.errstate(invalid="ignore"):
+        diff = np.maximum(np.maximum(inner - hi, lo - inner), 0).max(-1)
+    diff[~known | np.isnan(inner[..., 0])] = np.nan
+    out[fy0 - y0 : fy1 - y0, fx0 - x0 : fx1 - x0] = diff
+    return out
 
 
 def _blur_valid(image: np.ndarray, sigma: float = 1.0) -> np.ndarray:
@@ -352,7 +464,9 @@ def _matched(
     return tr.shape & ok & (np.abs(window - tr.template).max(-1) < tolerance), ok
 
 
-def _follow(tr: _Track, small: np.ndarray, radius: int, tolerance: float, min_visible: float) -> None:
+def _follow(
+    tr: _Track, small: np.ndarray, radius: int, tolerance: float, min_visible: float, smoothness: float = 1.5e-5
+) -> None:
     """Fill ``tr.positions`` / ``tr.visible`` forwards and backwards from its start frame."""
     t, sh, sw = small.shape[:3]
     th, tw = tr.shape.shape
@@ -363,6 +477,8 @@ def _follow(tr: _Track, small: np.ndarray, radius: int, tolerance: float, min_vi
         np.ones((sh, sw), np.float32), pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=0
     )
     mask3 = np.repeat(weight[..., None], 3, -1)
+    offs = np.arange(-radius, radius + 1, dtype=np.float32)
+    distance = offs[:, None] ** 2 + offs[None, :] ** 2  # from the prediction, per candidate position
     for step in (1, -1):
         pos = np.array(tr.positions[tr.start], np.float32)
         velocity = np.zeros(2, np.float32)
@@ -381,6 +497,9 @@ def _follow(tr: _Track, small: np.ndarray, radius: int, tolerance: float, min_vi
             cost = cv2.matchTemplate(region, tr.template, cv2.TM_SQDIFF, mask=mask3)
             seen = cv2.matchTemplate(valid, weight, cv2.TM_CCORR)
             cost = np.where(seen >= 0.5 * area, cost / np.maximum(seen, 1.0), np.inf)
+            # Objects move smoothly: a small cost for leaving the predicted position picks
+            # the steady path where a plain object matches about as well elsewhere.
+            cost = cost + smoothness * distance
             if not np.isfinite(cost).any():
                 break
             dy, dx = np.unravel_index(int(np.argmin(cost)), cost.shape)

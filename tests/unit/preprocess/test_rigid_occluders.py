@@ -24,13 +24,20 @@ def _gradient(h: int, w: int) -> np.ndarray:
     return np.broadcast_to(np.array([0.15, 0.25, 0.7], np.float32) + 0.2 * ramp, (h, w, 3)).copy()
 
 
-def _clip(behind: bool = False, pan: float = 0.0, box_speed: float = 6.0, seed: int = 0):
+def _clip(
+    behind: bool = False,
+    pan: float = 0.0,
+    box_speed: float = 6.0,
+    seed: int = 0,
+    box_start: float = 5.0,
+    box_width: int = 20,
+):
     """Frames, the segmenter's mask (covering the box over the person, as MediaPipe's does),
     the body silhouette, and the true occluder."""
     rng = np.random.default_rng(seed)
     scene = _texture(rng, H, W + 64, (0.5, 0.55, 0.45))
     person_tex = _texture(rng, 60, 24, (0.8, 0.4, 0.3))
-    box_tex = _gradient(30, 20)
+    box_tex = _gradient(30, box_width)
     frames = np.zeros((T, H, W, 3), np.float32)
     body = np.zeros((T, H, W), bool)
     box = np.zeros((T, H, W), bool)
@@ -38,8 +45,8 @@ def _clip(behind: bool = False, pan: float = 0.0, box_speed: float = 6.0, seed: 
         s = int(round(pan * i))
         frame = scene[:, 32 + s : 32 + s + W].copy()
         px = 70 + i - s
-        bx = int(round(5 + box_speed * i)) - s
-        x0, x1 = max(bx, 0), min(bx + 20, W)
+        bx = int(round(box_start + box_speed * i)) - s
+        x0, x1 = max(bx, 0), min(bx + box_width, W)
         if behind and x1 > x0:
             frame[40:70, x0:x1] = box_tex[:, x0 - bx : x1 - bx]
         frame[20:80, px : px + 24] = person_tex
@@ -65,6 +72,29 @@ def test_a_plain_box_crossing_in_front_is_followed_through_the_clip():
     layers = split_layers(frames, pm, body_silhouette=sil)
     assert _iou(layers.person_mask > 0.5, (sil > 0.5) & ~box) > 0.95
     assert np.abs(layers.composite() - frames).max() < 1 / 255
+
+
+def test_a_plain_box_entering_across_the_frame_edge_is_found_whole():
+    # A wide plain box slides in from the right: its first views are cut by the frame's
+    # edge, and a cut view of a plain object fits anywhere inside it. The whole view
+    # (once it is in) is the one followed, and the box is found in every frame.
+    frames, pm, sil, box = _clip(box_start=W - 6, box_speed=-7.0, box_width=44)
+    found = find_rigid_occluders(frames, pm, sil) > 0.5
+    assert _iou(found, box) > 0.9
+    per_frame = [_iou(found[i], box[i]) for i in range(T) if box[i].any()]
+    assert min(per_frame) > 0.7, per_frame
+
+
+def test_nan_median_matches_numpy():
+    from mimo_core.preprocess._arrays import nan_median
+
+    rng = np.random.default_rng(0)
+    stack = rng.random((7, 9, 11, 3)).astype(np.float32)
+    stack[rng.random(stack.shape) < 0.4] = np.nan
+    stack[:, 0, 0] = np.nan  # a pixel never seen
+    with np.errstate(all="ignore"), pytest.warns(RuntimeWarning):
+        expected = np.nanmedian(stack, axis=0)
+    np.testing.assert_allclose(nan_median(stack), expected, equal_nan=True, rtol=1e-6)
 
 
 def test_a_box_passing_behind_the_person_is_not_an_occluder():
