@@ -34,7 +34,6 @@ followed only while their shape stays close to the template's.
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass, field
 
 import cv2
