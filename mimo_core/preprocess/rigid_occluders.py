@@ -130,7 +130,7 @@ def find_rigid_occluders(
     tracks: list[_Track] = []
     for _, i, _, x, y, seg in candidates:
         if any(i in tr.positions and _overlap(tr, i, (x, y), seg) > 0.5 for tr in tracks):
-            continue  # an object already followed
+            continue  # (mostly) a part of an object already followed
         bh, bw = seg.shape
         tr = _Track(template=small[i, y : y + bh, x : x + bw].copy(), shape=seg, start=i)
         tr.positions[i] = (x, y)
@@ -263,12 +263,12 @@ def _paste(local: np.ndarray, x: int, y: int, h: int, w: int) -> np.ndarray:
 
 
 def _overlap(tr: _Track, i: int, pos: tuple[int, int], seg: np.ndarray) -> float:
-    """IoU of the track's object in frame ``i`` with region ``seg`` at ``pos``."""
+    """Share of region ``seg`` at ``pos`` that lies on the track's object in frame ``i``."""
     h = max(tr.positions[i][1] + tr.shape.shape[0], pos[1] + seg.shape[0]) + 1
     w = max(tr.positions[i][0] + tr.shape.shape[1], pos[0] + seg.shape[1]) + 1
     a = _paste(tr.shape, *tr.positions[i], h, w)
     b = _paste(seg, *pos, h, w)
-    return float((a & b).sum()) / max(int((a | b).sum()), 1)
+    return float((a & b).sum()) / max(int(b.sum()), 1)
 
 
 def _refine(
