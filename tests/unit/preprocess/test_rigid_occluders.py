@@ -74,15 +74,17 @@ def test_a_plain_box_crossing_in_front_is_followed_through_the_clip():
     assert np.abs(layers.composite() - frames).max() < 1 / 255
 
 
-def test_a_plain_box_entering_across_the_frame_edge_is_found_whole():
-    # A wide plain box slides in from the right: its first views are cut by the frame's
-    # edge, and a cut view of a plain object fits anywhere inside it. The whole view
-    # (once it is in) is the one followed, and the box is found in every frame.
-    frames, pm, sil, box = _clip(box_start=W - 6, box_speed=-7.0, box_width=44)
+@pytest.mark.parametrize("start,speed,width", [(-15, 6.0, 24), (W - 14, -8.0, 36)])
+def test_a_plain_box_entering_across_the_frame_edge_is_found_whole(start, speed, width):
+    # A plain box slides in across the frame's edge: its first views are cut, and a cut
+    # view of a plain object fits anywhere inside it. The whole view, once it is in, is
+    # the one followed, so the box is found whole in every frame (a cut view followed
+    # through the clip gave about 0.6 of it).
+    frames, pm, sil, box = _clip(box_start=start, box_speed=speed, box_width=width)
     found = find_rigid_occluders(frames, pm, sil) > 0.5
     assert _iou(found, box) > 0.9
     per_frame = [_iou(found[i], box[i]) for i in range(T) if box[i].any()]
-    assert min(per_frame) > 0.7, per_frame
+    assert min(per_frame) > 0.85, per_frame
 
 
 def test_nan_median_matches_numpy():
