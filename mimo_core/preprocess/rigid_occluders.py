@@ -139,17 +139,16 @@ def find_rigid_occluders(
         # The whole object, then follow it again; once more while the footprint
         # still grows to the edge of the area searched (an object that came into
         # view slowly, seen whole only later).
+        scene_only = False
         for _ in range(max_refine):
             refined = _refine(tr, small, fg, person_zone, offsets, match_tolerance, difference)
             if refined is None:
                 break
-            shape, template, (dx, dy) = refined
+            shape, template, (dx, dy), at_edge = refined
             if int(shape.sum()) < min_area:
-                break  # nothing keeps its colour as it moves: the scene showing through a poor plate
+                scene_only = True  # nothing keeps its colour as it moves: the scene through a poor plate
+                break
             grew = int(shape.sum()) > 1.1 * int(tr.shape.sum())
-            th, tw = tr.shape.shape
-            at_edge = dx <= -round(0.5 * tw) or dy <= -round(0.5 * th)
-            at_edge |= dx + shape.shape[1] >= tw + round(0.5 * tw) or dy + shape.shape[0] >= th + round(0.5 * th)
             tr.shape, tr.template = shape, template
             x, y = x + dx, y + dy
             tr.positions = {i: (x, y)}
@@ -157,10 +156,8 @@ def find_rigid_occluders(
             _follow(tr, small, radius, match_tolerance, min_visible)
             if not (grew and at_edge):
                 break
-        if refined is not None and int(refined[0].sum()) < min_area:
-            continue
-        if _moves(tr, offsets) < 2.0:
-            continue  # still in the scene: a part of it, not an object passing by
+        if scene_only or _moves(tr, offsets) < 2.0:
+            continue  # the scene through a poor plate, or still: a part of the scene, not an object passing by
         tracks.append(tr)
 
     masks = np.zeros((t, sh, sw), bool)
@@ -281,7 +278,7 @@ def _refine(
     difference: float,
     grow: float = 0.5,
     scene_frames: int = 8,
-) -> tuple[np.ndarray, np.ndarray, tuple[int, int]] | None:
+) -> tuple[np.ndarray, np.ndarray, tuple[int, int], bool] | None:
     """The object's footprint checked on every frame it was followed in.
 
     An object keeps its colours as it moves over the scene; the scene behind it
@@ -300,16 +297,16 @@ def _refine(
 
     Returns:
         (footprint, colours (the median over those frames), top-left offset of the
-        new box from the old one), cut to the footprint's box; None when the
-        object was seen clear in fewer than 3 frames.
+        new box from the old one, whether the footprint reaches the edge of the
+        grown box), cut to the footprint's box; None when the object was seen
+        clear in fewer than 3 frames.
     """
     t, sh, sw = small.shape[:3]
     th, tw = tr.shape.shape
     gx, gy = int(round(grow * tw)), int(round(grow * th))
     eh, ew = th + 2 * gy, tw + 2 * gx
     crops, clears, votes, known, differs = [], [], [], [], []
-    followed = sorted(tr.positions)
-    judged = {followed[int(round(a))] for a in np.linspace(0, len(followed) - 1, min(scene_frames, len(followed)))}
+    judged = set(_spread(sorted(tr.positions), scene_frames))
     for j, (x, y) in tr.positions.items():
         x0, y0 = x - gx, y - gy
         fx0, fy0, fx1, fy1 = max(x0, 0), max(y0, 0), min(x0 + ew, sw), min(y0 + eh, sh)
@@ -357,7 +354,7 @@ def _refine(
     plate_vote = hull.astype(bool) | (np.sum(votes, 0) >= 0.5 * np.maximum(seen, 1))
     shape = np.where(seen >= 3, steady & np.where(n_known >= 2, scene_vote, plate_vote), first)
     if not shape.any():
-        return shape, template, (0, 0)
+        return shape, template, (0, 0), False
     n, labels, stats, _ = cv2.connectedComponentsWithStats(shape.astype(np.uint8), connectivity=8)
     if n > 2:  # the part that holds most of the first region (else the largest)
         share = np.bincount(labels[first], minlength=n)[1:]
@@ -370,7 +367,15 @@ def _refine(
     old = np.zeros((eh, ew, 3), np.float32)
     old[gy : gy + th, gx : gx + tw] = tr.template
     colours = np.where(np.isnan(colours), old[y0:y1, x0:x1], colours).astype(np.float32)
-    return shape[y0:y1, x0:x1], colours, (int(x0) - gx, int(y0) - gy)
+    at_edge = bool(x0 == 0 or y0 == 0 or x1 == ew or y1 == eh)
+    return shape[y0:y1, x0:x1], colours, (int(x0) - gx, int(y0) - gy), at_edge
+
+
+def _spread(items: list[int], n: int) -> list[int]:
+    """At most ``n`` of ``items``, evenly spread over them (the first and the last kept)."""
+    if len(items) <= n:
+        return items
+    return [items[int(round(a))] for a in np.linspace(0, len(items) - 1, n)]
 
 
 def _scene_difference(
@@ -394,9 +399,7 @@ def _scene_difference(
     h, w = person_zone.shape[1:]
     out = np.full((eh, ew), np.nan, np.float32)
     fx0, fy0, fx1, fy1 = max(x0, 0), max(y0, 0), min(x0 + ew, w), min(y0 + eh, h)
-    frames = sorted(k for k in tr.positions if k != j)
-    if len(frames) > samples:
-        frames = [frames[int(round(a))] for a in np.linspace(0, len(frames) - 1, samples)]
+    frames = _spread(sorted(k for k in tr.positions if k != j), samples)
     if fx1 <= fx0 or fy1 <= fy0 or not frames:
         return out
     th, tw = tr.shape.shape
