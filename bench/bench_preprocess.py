@@ -41,7 +41,12 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from mimo_core.preprocess.mediapipe_backend import MediaPipePersonDetector, _pose_graph, default_num_threads  # noqa: E402
-from mimo_core.preprocess.tracking import PersonTracker, empty_track, fill_track_frame  # noqa: E402
+from mimo_core.preprocess.tracking import (  # noqa: E402
+    PersonTracker,
+    empty_track,
+    fill_track_frame,
+    recover_lost_frames,
+)
 from mimo_core.video_io import probe_video, read_video  # noqa: E402
 
 
@@ -60,7 +65,8 @@ def _ranges(idx: list[int]) -> str:
 def run_tracker(frames: np.ndarray, threads: int | None = None, **kwargs) -> tuple:  # noqa: ANN003
     """Track through uint8 ``frames``; returns (PersonTrack, wall s, cpu s, start-up wall s).
 
-    The times cover every frame after the first; the start-up (graphs created, the
+    The times cover every frame after the first and the second look at lost frames
+    (:func:`recover_lost_frames`); the start-up (graphs created, the
     first frame's search for the person over the whole frame and its tiles) is
     returned on its own, as it is paid once per clip.
     """
@@ -76,6 +82,7 @@ def run_tracker(frames: np.ndarray, threads: int | None = None, **kwargs) -> tup
         wall0, cpu0 = time.perf_counter(), time.process_time()
         for i in range(1, t):
             fill_track_frame(track, i, tracker.update(frames[i]))
+        recover_lost_frames(frames, track, detector, window_scale=tracker.window_scale)
         wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
     return track, wall, cpu, startup
 

@@ -25,7 +25,8 @@ class MimoTrackPerson(io.ComfyNode):
             description=(
                 "Finds one person automatically and follows them through the clip, giving a soft "
                 "mask per frame, their box and 2D/3D body landmarks. No clicking needed; frames "
-                "where the person is lost are reported (empty mask), never filled in."
+                "where the person is lost are reported (empty mask), never filled in. A person lost "
+                "behind something is looked for again, backwards from the frame where they reappear."
             ),
             inputs=[
                 io.Image.Input("frames", tooltip="Video frames [T,H,W,3]."),

@@ -15,7 +15,11 @@ graph searches a crop around the prediction; while the person stays lost the
 whole frame is searched every ``search_every`` frames (and the window grows),
 and the candidate closest to the last known box is taken back. Frames where the
 person is not found are listed in ``PersonTrack.lost_frames`` and carry an
-empty mask and NaN box/landmarks (nothing is filled in).
+empty mask and NaN box/landmarks (nothing is filled in). While lost, the
+tracking window grows, up to the frame's size. After the clip, each run of lost
+frames is looked at again backwards from the frame where the person reappears
+(:func:`recover_lost_frames`): MediaPipe's video graph, started on that frame,
+still follows a partly hidden person that its detector no longer fires on.
 
 Default backend: MediaPipe (CPU, ships offline); see
 :mod:`.mediapipe_backend` for its single-person limitation.
@@ -235,14 +239,22 @@ class PersonTracker:
             return 1.0 - dist / tolerance
         return 0.0
 
-    def _window(self, pred: np.ndarray) -> np.ndarray:
-        """Square tracking window of constant side centred on the prediction (may leave the frame)."""
+    def _window(self, pred: np.ndarray, width: int, height: int) -> np.ndarray:
+        """Square tracking window of constant side centred on the prediction (may leave the frame).
+
+        While the person is lost the window grows, but never past the frame's longer
+        side: a window larger than the frame only adds black border, which shrinks
+        the person in MediaPipe's 224 px detector input until it finds nobody. At that
+        size the window is centred on the frame, so the whole frame is searched.
+        """
         st = self._state
         size = float(max(pred[2] - pred[0], pred[3] - pred[1], 8.0))
         if st.window_side is None or not 0.3 <= size / st.window_side <= 0.75:
             st.window_side = self.window_scale * size
         side = st.window_side * (1.0 + 0.25 * min(st.gap, 4))
         cx, cy = _centre(pred)
+        if st.gap > 0 and side >= max(width, height):
+            side, cx, cy = float(max(width, height)), width / 2, height / 2
         x0, y0 = int(round(cx - side / 2)), int(round(cy - side / 2))
         s = int(round(side))
         return np.array([x0, y0, x0 + s, y0 + s], np.int64)
@@ -255,7 +267,7 @@ class PersonTracker:
         # After a while lost, look around the prediction only every other frame.
         long_loss = st.gap >= self.search_every and st.gap % 2 == 1
         if self.video_mode and st.graph_ok and not long_loss:
-            det = self.detector.track(frame, self._window(pred))
+            det = self.detector.track(frame, self._window(pred, w, h))
             if det is not None and self._matches(det.box, pred) > 0:
                 return det
             if det is not None:  # MediaPipe follows someone else: stop using it until ours is found again
@@ -316,7 +328,69 @@ def track_person(
             fill_track_frame(track, i, det)
             if progress is not None:
                 progress(i + 1, t)
+        recover_lost_frames(clip, track, tracker.detector, window_scale=tracker.window_scale)
     return track
+
+
+def recover_lost_frames(
+    frames: np.ndarray,
+    track: PersonTrack,
+    detector: MediaPipePersonDetector,
+    window_scale: float = 2.2,
+    min_iou: float = 0.3,
+) -> list[int]:
+    """Look again for the person in lost frames, backwards from where they were found again.
+
+    A person walking behind something is lost once too little of them shows, and
+    found again only once enough shows for MediaPipe's person detector. Going
+    backwards from that frame, MediaPipe's video graph carries the person's region
+    into the frames before it, where the landmark model still sees the part that
+    shows although the detector did not fire. A frame is taken while its box
+    overlaps the box taken just after it by at least ``min_iou`` (so the graph
+    cannot wander off to something else); the first frame that fails ends the run.
+    Runs with no found frame after them are left lost. What is taken is MediaPipe's
+    own detection: nothing is interpolated.
+
+    Args:
+        frames: [T,H,W,3] float 0..1 or uint8 frames the track was made from.
+        track: the :class:`PersonTrack` to update in place.
+        detector: the detector that made it (its video graph is reset).
+        window_scale: side of the square window relative to the person's box.
+        min_iou: least box IoU with the next frame's box.
+
+    Returns:
+        The frame indices found again (removed from ``track.lost_frames``).
+    """
+    t = len(track.boxes)
+    lost = set(track.lost_frames)
+    found_again: list[int] = []
+    ends = sorted(i for i in lost if i + 1 < t and i + 1 not in lost)
+    for end in ends:
+        box = track.boxes[end + 1]
+        detector.reset_tracking()
+        detector.track(to_uint8(frames[end + 1]), _square(box, window_scale))
+        j = end
+        while j in lost:
+            det = detector.track(to_uint8(frames[j]), _square(box, window_scale))
+            if det is None or box_iou(det.box, box) < min_iou:
+                break
+            fill_track_frame(track, j, det)
+            found_again.append(j)
+            box = det.box
+            j -= 1
+    if ends:
+        detector.reset_tracking()  # the graph was left on an earlier frame
+        track.lost_frames = sorted(lost.difference(found_again))
+    return sorted(found_again)
+
+
+def _square(box: np.ndarray, scale: float) -> np.ndarray:
+    """Integer square window of side ``scale`` x the box's longer side, centred on the box."""
+    side = scale * float(max(box[2] - box[0], box[3] - box[1], 8.0))
+    cx, cy = _centre(box)
+    x0, y0 = int(round(cx - side / 2)), int(round(cy - side / 2))
+    s = int(round(side))
+    return np.array([x0, y0, x0 + s, y0 + s], np.int64)
 
 
 def empty_track(t: int, h: int, w: int) -> PersonTrack:

@@ -3,9 +3,16 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mimo_core.preprocess._arrays import box_iou, expand_box
+from mimo_core.preprocess._arrays import as_frames, box_iou, expand_box, to_uint8
 from mimo_core.preprocess.mediapipe_backend import MediaPipePersonDetector
-from mimo_core.preprocess.tracking import PersonTrack, track_person
+from mimo_core.preprocess.tracking import (
+    PersonTrack,
+    PersonTracker,
+    empty_track,
+    fill_track_frame,
+    recover_lost_frames,
+    track_person,
+)
 
 
 def test_largest_person_is_followed_through_the_clip(walking_clip, walking_track):
@@ -89,3 +96,50 @@ def test_inference_threads_change_speed_not_results(walking_clip, walking_track)
         np.testing.assert_allclose(one.mask, two.mask, atol=1e-3)
     with pytest.raises(ValueError, match="num_threads"):
         MediaPipePersonDetector(num_threads=0)
+
+
+@pytest.fixture(scope="module")
+def hidden_walk():
+    """A synthetic clip (frames + exact visible-person masks) in which a person walks
+    behind an object: about 30 % of the body shows in frames 9-16."""
+    from trainer.synthetic import default_body_model, synthesize_clip
+
+    clip = synthesize_clip(76, (256, 256), 24, body_model=default_body_model()).clip
+    return as_frames(clip.frames), clip.person_mask > 127
+
+
+def _iou(a: np.ndarray, b: np.ndarray) -> float:
+    return float((a & b).sum() / max((a | b).sum(), 1))
+
+
+def test_lost_frames_are_found_again_backwards_from_where_the_person_reappears(hidden_walk):
+    frames, visible = hidden_walk
+    track = empty_track(*frames.shape[:3])
+    with PersonTracker() as tracker:
+        for i, frame in enumerate(frames):
+            fill_track_frame(track, i, tracker.update(to_uint8(frame)))
+        lost = list(track.lost_frames)
+        assert len(lost) >= 3 and lost[-1] + 1 < len(frames)  # the forward pass loses the person mid-clip
+        again = recover_lost_frames(frames, track, tracker.detector)
+    assert len(again) >= 3 and set(again) <= set(lost)
+    assert track.lost_frames == sorted(set(lost) - set(again))
+    for i in again:  # MediaPipe's own detections of the person, not guesses
+        assert np.isfinite(track.boxes[i]).all() and np.isfinite(track.landmarks[i]).all()
+        assert _iou(track.masks[i] > 0.5, visible[i]) > 0.7
+    for i in track.lost_frames:
+        assert np.isnan(track.boxes[i]).all() and track.masks[i].max() == 0.0
+
+
+def test_search_window_while_lost_stays_within_the_frame(hidden_walk):
+    frames, visible = hidden_walk
+    track = track_person(frames)
+    # A window grown past the frame made the person too small for MediaPipe's detector
+    # (this clip then lost the person in 8 frames, against 1 now).
+    assert len(track.lost_frames) <= 2
+    assert _iou(track.masks > 0.5, visible) > 0.65
+    with PersonTracker() as tracker:
+        tracker.update(to_uint8(frames[0]))
+        tracker._state.gap = 6  # lost for a while
+        for box in ([100, 60, 150, 200], [0, 0, 40, 250]):
+            tracker._state.box = np.array(box, np.float32)
+            np.testing.assert_array_equal(tracker._window(tracker._predicted(), 256, 256), [0, 0, 256, 256])
