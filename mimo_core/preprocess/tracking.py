@@ -255,9 +255,7 @@ class PersonTracker:
         cx, cy = _centre(pred)
         if st.gap > 0 and side >= max(width, height):
             side, cx, cy = float(max(width, height)), width / 2, height / 2
-        x0, y0 = int(round(cx - side / 2)), int(round(cy - side / 2))
-        s = int(round(side))
-        return np.array([x0, y0, x0 + s, y0 + s], np.int64)
+        return _square(cx, cy, side)
 
     def _follow(self, frame: np.ndarray) -> PersonDetection | None:
         st = self._state
@@ -368,10 +366,10 @@ def recover_lost_frames(
     for end in ends:
         box = track.boxes[end + 1]
         detector.reset_tracking()
-        detector.track(to_uint8(frames[end + 1]), _square(box, window_scale))
+        detector.track(to_uint8(frames[end + 1]), _around(box, window_scale))
         j = end
         while j in lost:
-            det = detector.track(to_uint8(frames[j]), _square(box, window_scale))
+            det = detector.track(to_uint8(frames[j]), _around(box, window_scale))
             if det is None or box_iou(det.box, box) < min_iou:
                 break
             fill_track_frame(track, j, det)
@@ -384,10 +382,14 @@ def recover_lost_frames(
     return sorted(found_again)
 
 
-def _square(box: np.ndarray, scale: float) -> np.ndarray:
-    """Integer square window of side ``scale`` x the box's longer side, centred on the box."""
-    side = scale * float(max(box[2] - box[0], box[3] - box[1], 8.0))
+def _around(box: np.ndarray, scale: float) -> np.ndarray:
+    """Square window of side ``scale`` x the box's longer side, centred on the box."""
     cx, cy = _centre(box)
+    return _square(cx, cy, scale * float(max(box[2] - box[0], box[3] - box[1], 8.0)))
+
+
+def _square(cx: float, cy: float, side: float) -> np.ndarray:
+    """Integer square box ``x0,y0,x1,y1`` of ``side`` pixels centred on ``(cx, cy)``."""
     x0, y0 = int(round(cx - side / 2)), int(round(cy - side / 2))
     s = int(round(side))
     return np.array([x0, y0, x0 + s, y0 + s], np.int64)
