@@ -143,3 +143,25 @@ def test_search_window_while_lost_stays_within_the_frame(hidden_walk):
         for box in ([100, 60, 150, 200], [0, 0, 40, 250]):
             tracker._state.box = np.array(box, np.float32)
             np.testing.assert_array_equal(tracker._window(tracker._predicted(), 256, 256), [0, 0, 256, 256])
+
+
+def test_streamed_tracking_also_looks_back_at_lost_frames(tmp_path, hidden_walk):
+    from mimo_core.preprocess.stream import preprocess_video_stream
+    from mimo_core.video_io import VideoWriter, read_video
+
+    frames, _ = hidden_walk
+    path = tmp_path / "walk.mp4"
+    with VideoWriter(path, fps=24, crf=10) as writer:
+        writer.write(frames)
+    decoded = read_video(path)
+    forward = empty_track(*decoded.shape[:3])
+    with PersonTracker() as tracker:
+        for i, frame in enumerate(decoded):
+            fill_track_frame(forward, i, tracker.update(to_uint8(frame)))
+    whole = track_person(decoded)
+    assert len(whole.lost_frames) < len(forward.lost_frames)
+    one_chunk = preprocess_video_stream(path, tmp_path / "one", chunk_size=len(decoded), max_side=None)
+    assert one_chunk.lost_frames == whole.lost_frames
+    # Chunks of 8: a loss is looked at back to its chunk's start only, never worse than forward.
+    chunks = preprocess_video_stream(path, tmp_path / "eight", chunk_size=8, max_side=None)
+    assert set(whole.lost_frames) <= set(chunks.lost_frames) < set(forward.lost_frames)
