@@ -31,7 +31,7 @@ def check_model_dir(model_dir: str | os.PathLike[str], what: str, weight_files: 
     if not p.is_dir():
         raise FileNotFoundError(
             f"{what} model folder not found: {str(p)!r} (expected a transformers folder with config.json, "
-            f"one of {list(weight_files)} and preprocessor_config.json)"
+            f"one of {list(weight_files)} and its processor's preprocessor_config.json or processor_config.json)"
         )
     missing = [] if (p / "config.json").is_file() else ["config.json"]
     if not any((p / f).is_file() for f in weight_files) and not list(p.glob("model-*.safetensors")):

@@ -1,7 +1,8 @@
 """SAM 2 video tracking backend (transformers ``Sam2VideoModel``) from a local folder.
 
 The folder is a transformers SAM 2 video checkpoint (``config.json``,
-``model.safetensors``, ``preprocessor_config.json``; e.g.
+``model.safetensors`` and the processor's ``processor_config.json`` or
+``preprocessor_config.json``; e.g.
 ``facebook/sam2.1-hiera-small`` as converted for transformers). Nothing is
 downloaded. The person is prompted with a box on the first frame: the given
 ``box``, or else the one the MediaPipe detector picks with ``select`` (so no
@@ -91,7 +92,7 @@ class Sam2VideoBackend:
                     track.scores[i] = float(prob[prob > 0.5].mean()) if (prob > 0.5).any() else 0.0
                     seen.add(i)
                 if progress is not None:
-                    progress(len(seen), t)
+                    progress(i + 1, t)  # frames processed (propagation runs from the prompt to the end)
         track.lost_frames.extend(i for i in range(t) if i not in seen)
         return track
 
