@@ -26,7 +26,9 @@ occlusion mask and posed vertices are exact. Per clip and over all clips it prin
   a landmark is the mean of the 8 vertices nearest to the model's landmark on the
   clip's rest body (same definition on the fitted and the true mesh).
 
-IoU over a clip = pixels in both / pixels in either, summed over its frames.
+IoU over a clip = pixels in both / pixels in either, summed over its frames. A clip in
+which the tracker never finds the person is scored on the default path with an empty
+person mask and an empty silhouette (it counts, with IoU 0 where it has ground truth).
 """
 
 from __future__ import annotations
@@ -96,6 +98,9 @@ def evaluate(seed: int, size: int, frames: int, iterations: int, body, detector,
     occ_scores("gt_all", gt_person, body_sil)
     r["occluded_fraction"] = float(hidden_gt.sum() / max(body_sil.sum(), 1))
     if np.isnan(track.landmarks).all():
+        # Never found: the default path has no person mask and no body to render. Score
+        # that (an empty silhouette) rather than leaving the clip out of the means.
+        occ_scores("fit_sil", track.masks, np.zeros_like(body_sil))
         r["fit"] = None
         return r
     start = time.perf_counter()
