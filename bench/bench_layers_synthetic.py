@@ -121,6 +121,8 @@ def evaluate(seed: int, size: int, frames: int, iterations: int, body, detector,
     fit_rel = fit_lm - fit_lm[:, hips].mean(1, keepdim=True)
     avail = body.landmark_available
     r["mpjpe_mm"] = 1000 * float((gt_rel - fit_rel).norm(dim=-1)[:, avail].mean())
+    r.update(body_error_breakdown(gt_rel[:, avail].numpy(), fit_rel[:, avail].numpy(),
+                                  np.flatnonzero(avail.numpy())))  # fmt: skip
     pve = (gt_verts - gt_verts.mean(1, keepdim=True)) - (fit_verts - fit_verts.mean(1, keepdim=True))
     r["pve_mm"] = 1000 * float(pve.norm(dim=-1).mean())
     cam = torch.from_numpy(clip.camera)  # [T,4] fx fy cx cy
@@ -133,6 +135,46 @@ def evaluate(seed: int, size: int, frames: int, iterations: int, body, detector,
     r["_sample"] = sample
     r["_track"] = track
     return r
+
+
+# MediaPipe's left/right landmark pairs (face, arms, hands, legs, feet).
+LR_PAIRS = ((1, 4), (2, 5), (3, 6), (7, 8), (9, 10), (11, 12), (13, 14), (15, 16), (17, 18), (19, 20),
+            (21, 22), (23, 24), (25, 26), (27, 28), (29, 30), (31, 32))  # fmt: skip
+
+
+def _procrustes_error(gt: np.ndarray, fit: np.ndarray) -> float:
+    """Mean distance after the best similarity transform of ``fit`` onto ``gt`` ([N,3] each)."""
+    g, f = gt - gt.mean(0), fit - fit.mean(0)
+    u, sv, vt = np.linalg.svd(f.T @ g)
+    d = np.sign(np.linalg.det(u @ vt))
+    rot = u @ np.diag([1.0, 1.0, d]) @ vt
+    scale = (sv * np.array([1.0, 1.0, d])).sum() / max(float((f**2).sum()), 1e-12)
+    return float(np.linalg.norm(scale * f @ rot - g, axis=1).mean())
+
+
+def body_error_breakdown(gt: np.ndarray, fit: np.ndarray, index: np.ndarray) -> dict:
+    """Where the 3D landmark error (hip-aligned, camera axes, metres) comes from.
+
+    gt, fit: [T,N,3] landmarks the body model has, ``index`` their MediaPipe numbers.
+    Returns mm: the error along the camera's viewing axis (depth) and across it (image
+    plane), the error after a per-frame similarity alignment (PA: what is left once the
+    whole body's orientation and size are taken out), and the share of frames where
+    swapping the fit's left and right landmarks would cut the error by a third or more.
+    """
+    err = gt - fit
+    pos = {int(k): i for i, k in enumerate(index)}
+    swap = np.arange(len(index))
+    for a, b in LR_PAIRS:
+        if a in pos and b in pos:
+            swap[pos[a]], swap[pos[b]] = pos[b], pos[a]
+    per_frame = np.linalg.norm(err, axis=-1).mean(1)
+    swapped = np.linalg.norm(gt - fit[:, swap], axis=-1).mean(1)
+    return {
+        "depth_mm": 1000 * float(np.abs(err[..., 2]).mean()),
+        "plane_mm": 1000 * float(np.linalg.norm(err[..., :2], axis=-1).mean()),
+        "pa_mpjpe_mm": 1000 * float(np.mean([_procrustes_error(g, f) for g, f in zip(gt, fit, strict=True)])),
+        "lr_swap_pct": 100 * float((swapped < per_frame * 2 / 3).mean()),
+    }
 
 
 def write_layers_figure(out: Path, r: dict, rigid: bool = True) -> None:
@@ -184,7 +226,8 @@ def main() -> int:
     rows = []
     cols = ("found", "person_iou", "person_iou_fit_sil", "occ_iou_gt_all", "occ_body_iou_gt_all", "occ_iou_gt_sil",
             "occ_body_iou_gt_sil", "occ_iou_fit_sil", "occ_body_iou_fit_sil", "composite_err_fit_sil",
-            "split_ms_fit_sil", "mpjpe_mm", "err2d_pct", "pve_mm")  # fmt: skip
+            "split_ms_fit_sil", "mpjpe_mm", "err2d_pct", "pve_mm", "pa_mpjpe_mm", "depth_mm", "plane_mm",
+            "lr_swap_pct")  # fmt: skip
     print(f"{args.size}x{args.size}, {args.frames} frames per clip, fit {args.iterations} iterations")
     print("seed motion      occ% " + " ".join(f"{c[:14]:>14s}" for c in cols))
     with MediaPipePersonDetector() as detector:
@@ -214,7 +257,10 @@ def main() -> int:
         "gt_all: exact person mask + exact silhouette; gt_sil: tracker mask + exact silhouette; "
         "fit_sil: tracker mask + fitted-body silhouette (the default path). person_iou: the tracker's mask; "
         "person_iou_fit_sil: the split's person mask (occluders removed). composite_err: largest difference "
-        "(1/255 steps) between the layers' composite and the input. split_ms: split_layers per frame."
+        "(1/255 steps) between the layers' composite and the input. split_ms: split_layers per frame. "
+        "mpjpe: 3D landmark error after aligning the hips; pa_mpjpe: after the best per-frame rotation, "
+        "scale and shift; depth / plane: its parts along and across the camera's view; lr_swap_pct: frames "
+        "where the fit's left and right landmarks are better swapped."
     )
     if args.figures is not None:
         with_occ = [r for r in rows if r.get("fit") and r["occluded_fraction"] > 0]
