@@ -172,6 +172,14 @@ def check_propainter(dev: torch.device, quick: bool) -> None:
               f"{1000 * s / frames:.1f} ms/frame (flows {stages[0]:.1f}, flow completion {stages[1]:.1f}, "
               f"propagation {stages[2]:.1f}, generator {stages[3]:.1f}), peak {peak_gib(dev)}, "
               f"output finite: {bool(np.isfinite(out).all())}")
+    if dev.type == "cuda":  # RAFT's convolutions with TF32 turned off (cuDNN then avoids its fast kernels)
+        before = torch.backends.cudnn.allow_tf32
+        torch.backends.cudnn.allow_tf32 = False
+        try:
+            s = timed(lambda: propainter_inpaint(clip, holes, models, device=dev), dev, repeats=1)
+        finally:
+            torch.backends.cudnn.allow_tf32 = before
+        print(f"propainter float32 with cuDNN TF32 off: {1000 * s / frames:.1f} ms/frame")
 
 
 def check_tiny_agreement(dev: torch.device) -> None:

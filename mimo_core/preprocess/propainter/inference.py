@@ -21,7 +21,8 @@ dilated ring is treated as unknown by the networks but keeps its input value).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import cv2
@@ -69,21 +70,43 @@ def _short_clip_len(width: int) -> int:
 
 
 @torch.no_grad()
+@contextmanager
+def _cudnn_autotune(device: torch.device) -> Iterator[None]:
+    """With TF32 turned off, let cuDNN time its convolution algorithms for the block.
+
+    With ``torch.backends.cudnn.allow_tf32 = False`` cuDNN's heuristics pick an FFT
+    convolution for RAFT and the flows take about 20x longer; timing the algorithms
+    (``cudnn.benchmark``) finds a fast one. PyTorch's default (TF32 on) needs no
+    timing, and timing costs memory for the trials, so the setting is left alone then.
+    The setting is restored afterwards.
+    """
+    if device.type != "cuda" or torch.backends.cudnn.allow_tf32 or torch.backends.cudnn.benchmark:
+        yield
+        return
+    before = torch.backends.cudnn.benchmark
+    torch.backends.cudnn.benchmark = True
+    try:
+        yield
+    finally:
+        torch.backends.cudnn.benchmark = before
+
+
 def compute_flows(models: ProPainterModels, frames: torch.Tensor, raft_iters: int) -> tuple[torch.Tensor, torch.Tensor]:
     """RAFT flows of frames [1,T,3,H,W] (-1..1) in clips; returns two [1,T-1,2,H,W] float32."""
     t = frames.size(1)
     clip = _short_clip_len(frames.size(-1))
-    if t <= clip:
-        return models.raft(frames.float(), iters=raft_iters)
-    fwd, bwd = [], []
-    for f in range(0, t, clip):
-        end = min(t, f + clip)
-        start = f if f == 0 else f - 1
-        if end - start < 2:
-            continue
-        a, b = models.raft(frames[:, start:end].float(), iters=raft_iters)
-        fwd.append(a)
-        bwd.append(b)
+    with _cudnn_autotune(frames.device):
+        if t <= clip:
+            return models.raft(frames.float(), iters=raft_iters)
+        fwd, bwd = [], []
+        for f in range(0, t, clip):
+            end = min(t, f + clip)
+            start = f if f == 0 else f - 1
+            if end - start < 2:
+                continue
+            a, b = models.raft(frames[:, start:end].float(), iters=raft_iters)
+            fwd.append(a)
+            bwd.append(b)
     return torch.cat(fwd, dim=1), torch.cat(bwd, dim=1)
 
 

@@ -67,3 +67,24 @@ def test_bad_mask_shape_is_named(tiny_models):
 def test_reference_index_rule():
     assert get_ref_index(0, [0, 1, 2], 25, ref_stride=10) == [10, 20]
     assert get_ref_index(40, list(range(35, 46)), 100, ref_stride=10, ref_num=4) == [20, 30, 50]
+
+
+def test_cudnn_autotune_only_with_tf32_off_and_restored():
+    import torch
+
+    from mimo_core.preprocess.propainter.inference import _cudnn_autotune
+
+    cudnn = torch.backends.cudnn
+    saved = cudnn.allow_tf32, cudnn.benchmark
+    try:
+        cudnn.allow_tf32, cudnn.benchmark = False, False
+        with _cudnn_autotune(torch.device("cuda")):
+            assert cudnn.benchmark  # TF32 off: cuDNN times its algorithms (its heuristic is slow for RAFT)
+        assert not cudnn.benchmark
+        with _cudnn_autotune(torch.device("cpu")):
+            assert not cudnn.benchmark
+        cudnn.allow_tf32 = True
+        with _cudnn_autotune(torch.device("cuda")):
+            assert not cudnn.benchmark  # PyTorch's default: left alone
+    finally:
+        cudnn.allow_tf32, cudnn.benchmark = saved
