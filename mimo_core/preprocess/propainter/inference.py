@@ -69,7 +69,6 @@ def _short_clip_len(width: int) -> int:
     return 2
 
 
-@torch.no_grad()
 @contextmanager
 def _cudnn_autotune(device: torch.device) -> Iterator[None]:
     """With TF32 turned off, let cuDNN time its convolution algorithms for the block.
@@ -83,14 +82,14 @@ def _cudnn_autotune(device: torch.device) -> Iterator[None]:
     if device.type != "cuda" or torch.backends.cudnn.allow_tf32 or torch.backends.cudnn.benchmark:
         yield
         return
-    before = torch.backends.cudnn.benchmark
     torch.backends.cudnn.benchmark = True
     try:
         yield
     finally:
-        torch.backends.cudnn.benchmark = before
+        torch.backends.cudnn.benchmark = False  # it was off (see above)
 
 
+@torch.no_grad()
 def compute_flows(models: ProPainterModels, frames: torch.Tensor, raft_iters: int) -> tuple[torch.Tensor, torch.Tensor]:
     """RAFT flows of frames [1,T,3,H,W] (-1..1) in clips; returns two [1,T-1,2,H,W] float32."""
     t = frames.size(1)
