@@ -12,8 +12,9 @@ view from about frame 80 until she leaves on the left near frame 196. Prints:
 1. tracking, one run per person: (a) the woman over her in-view frames
    [--woman-start, --woman-end) -- the "person found" figure; (b) the whole clip
    from frame 0 with ``select="largest"`` (the man), with the lost frame ranges:
-   they are the frames where he is hidden behind the box or leaves past the tree,
-   which the tracker reports as lost instead of switching to the woman;
+   frames of his flip off the box where he is too hidden or blurred to be found,
+   and where he leaves past the tree, which the tracker reports as lost instead
+   of switching to the woman;
 2. throughput of mask + landmarks + tracking (decoded frames in memory, so
    decoding is not counted; the full-frame mask paste is counted) in wall ms and
    process CPU ms per frame, next to MediaPipe's video graph alone on the same

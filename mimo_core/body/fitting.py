@@ -50,6 +50,10 @@ class FitWeights:
     sigma_3d: float = 0.03  # metres counted as one unit of 3D error
     huber_delta: float = 3.0  # in those units
     min_visibility: float = 0.3
+    # Huber threshold (sigma_3d units) on each landmark's acceleration about the hips; 0 = quadratic.
+    # MediaPipe sometimes swaps or misplaces a limb for a frame or two (often while it is hidden):
+    # a quadratic penalty then drags the whole body, orientation included, of the nearby frames.
+    acceleration_delta: float = 3.0
 
 
 def _interpolate_missing(values: np.ndarray, valid: np.ndarray) -> np.ndarray:
@@ -250,7 +254,14 @@ def _fit_motion(
                 loss = loss + w.shape_prior * ((shape - shape0) / shape_scale).square().sum()
         if n_frames > 2:
             acc = cam[2:] - 2 * cam[1:-1] + cam[:-2]
-            loss = loss + w.acceleration * (acc / w.sigma_3d).square().sum(-1).mean()
+            if w.acceleration_delta > 0:
+                # The body's path stays quadratic; the limbs about it are robust to a glitch.
+                root = acc[:, hips].mean(1, keepdim=True)
+                rel = ((acc - root) / w.sigma_3d).norm(dim=-1)
+                loss = loss + w.acceleration * (root[:, 0] / w.sigma_3d).square().sum(-1).mean()
+                loss = loss + w.acceleration * 2 * _huber(rel, w.acceleration_delta).mean()
+            else:
+                loss = loss + w.acceleration * (acc / w.sigma_3d).square().sum(-1).mean()
             pacc = fit_pose[2:] - 2 * fit_pose[1:-1] + fit_pose[:-2]
             loss = loss + w.pose_acceleration * pacc.square().sum() / n_frames
         if n_frames > 1 and w.velocity > 0:

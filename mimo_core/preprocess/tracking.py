@@ -106,6 +106,15 @@ class _State:
     graph_ok: bool = True  # the video graph follows this person (or nobody), not someone else
     since_reset: int = 0  # frames since the video graph was last restarted
     tries: int = 0  # acquisition attempts so far
+    sizes: list[float] = field(default_factory=list)  # longer box side of the last found frames
+
+    def typical_size(self) -> float | None:
+        """Median longer box side over the last found frames (None before any)."""
+        return float(np.median(self.sizes)) if self.sizes else None
+
+
+def _size(box: np.ndarray) -> float:
+    return float(max(box[2] - box[0], box[3] - box[1], 1.0))
 
 
 def _centre(box: np.ndarray) -> np.ndarray:
@@ -195,8 +204,13 @@ class PersonTracker:
             return None
         if st.box is not None:
             v = (_centre(det.box) - _centre(st.box)) / max(st.gap + 1, 1)
+            # A person moves by at most ~10 % of their size per frame (running across at 30
+            # frames/s); a faster jump is a box that took in something else, not motion.
+            limit = 0.1 * (st.typical_size() or _size(det.box))
+            v = v * min(1.0, limit / max(float(np.linalg.norm(v)), 1e-6))
             st.velocity = 0.5 * st.velocity + 0.5 * v
         st.box, st.gap, st.started = det.box, 0, True
+        st.sizes = (st.sizes + [_size(det.box)])[-10:]
         return det
 
     def _acquire(self, frame: np.ndarray, fine_tiles: bool = True) -> PersonDetection | None:
@@ -227,13 +241,30 @@ class PersonTracker:
         return st.box + np.array([shift[0], shift[1], shift[0], shift[1]], np.float32)
 
     def _matches(self, box: np.ndarray, pred: np.ndarray) -> float:
-        """Match score (> 0 means same person) of ``box`` against the prediction."""
-        iou = box_iou(box, pred)
+        """Match score (> 0 means same person) of ``box`` against the prediction.
+
+        The last box seen (not moved by the velocity) counts too: a velocity
+        estimated just before a loss may be wrong. A box whose size
+        is far from the person's recent size (median over the last found frames) is
+        someone or something else, whatever its overlap.
+        """
+        st = self._state
+        typical = st.typical_size()
+        if typical is not None and not 0.5 <= _size(box) / typical <= 2.0:
+            return 0.0
+        refs = [pred] if st.box is None else [pred, st.box]
+        return max(self._match_one(box, ref) for ref in refs)
+
+    def _match_one(self, box: np.ndarray, ref: np.ndarray) -> float:
+        iou = box_iou(box, ref)
         if iou >= self.min_iou:
             return 1.0 + iou
-        diag = float(np.hypot(pred[2] - pred[0], pred[3] - pred[1]))
-        dist = float(np.linalg.norm(_centre(box) - _centre(pred)))
-        size_ratio = max(box[3] - box[1], 1.0) / max(pred[3] - pred[1], 1.0)
+        diag = float(np.hypot(ref[2] - ref[0], ref[3] - ref[1]))
+        typical = self._state.typical_size()
+        if typical is not None:  # a box that took in something else is no yardstick
+            diag = min(diag, typical * 1.25)
+        dist = float(np.linalg.norm(_centre(box) - _centre(ref)))
+        size_ratio = max(box[3] - box[1], 1.0) / max(ref[3] - ref[1], 1.0)
         tolerance = self.max_jump * diag * (1.0 + 0.1 * min(self._state.gap, 10))
         if dist < tolerance and 0.5 <= size_ratio <= 2.0:
             return 1.0 - dist / tolerance
