@@ -50,9 +50,10 @@ class FitWeights:
     sigma_3d: float = 0.03  # metres counted as one unit of 3D error
     huber_delta: float = 3.0  # in those units
     min_visibility: float = 0.3
-    # A 2D landmark further than this share of the person's height from the median of its
-    # position over the frames around it (+-2) is a detection glitch, left out of the fit; 0 = keep all.
-    outlier_jump: float = 0.12
+    # Huber threshold (sigma_3d units) on each landmark's acceleration about the hips; 0 = quadratic.
+    # MediaPipe sometimes swaps or misplaces a limb for a frame or two (often while it is hidden):
+    # a quadratic penalty then drags the whole body, orientation included, of the nearby frames.
+    acceleration_delta: float = 3.0
 
 
 def _interpolate_missing(values: np.ndarray, valid: np.ndarray) -> np.ndarray:
@@ -69,7 +70,7 @@ def _interpolate_missing(values: np.ndarray, valid: np.ndarray) -> np.ndarray:
 
 
 def _prepare_landmarks(
-    landmarks_2d: np.ndarray, world_landmarks: np.ndarray, min_visibility: float, outlier_jump: float = 0.0
+    landmarks_2d: np.ndarray, world_landmarks: np.ndarray, min_visibility: float
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Validate and clean the inputs.
 
@@ -88,8 +89,6 @@ def _prepare_landmarks(
     observed = point_ok[:, list(TORSO)].all(-1) & (point_ok.sum(-1) >= 8)
     if not observed.any():
         raise ValueError("no frame has enough visible landmarks (needs both shoulders, both hips and 8 points)")
-    if outlier_jump > 0:  # left out of the fit (weight 0, position interpolated), the frame stays observed
-        point_ok &= ~_temporal_outliers(uv, point_ok, outlier_jump)
     conf = np.where(point_ok & observed[:, None], vis, 0.0)
     uv = np.where(point_ok[..., None], uv, np.nan)
     world = np.where(point_ok[..., None], world, np.nan)
@@ -102,34 +101,6 @@ def _prepare_landmarks(
     uv = np.nan_to_num(uv)
     world = np.nan_to_num(world)
     return uv, conf, world, observed
-
-
-def _temporal_outliers(uv: np.ndarray, ok: np.ndarray, jump: float, radius: int = 2) -> np.ndarray:
-    """``[T, 33]`` True where a landmark lies more than ``jump`` x the person's height from the
-    median of its valid positions over frames ``t - radius .. t + radius`` (``uv [T, 33, 2]``).
-
-    MediaPipe places a hidden limb anywhere, sometimes with high visibility, for a frame or
-    a few; a real limb moves by well under a tenth of the body's height per frame.
-    """
-    t_n = len(uv)
-    out = np.zeros(ok.shape, bool)
-    if t_n < 3:
-        return out
-    ys = np.where(ok, uv[..., 1], np.nan)
-    rows = ok.any(1)
-    height = np.full(t_n, np.nan)
-    height[rows] = np.nanmax(ys[rows], 1) - np.nanmin(ys[rows], 1)
-    for t in range(t_n):
-        lo, hi = max(0, t - radius), min(t_n, t + radius + 1)
-        win = np.where(ok[lo:hi, :, None], uv[lo:hi], np.nan)
-        enough = ok[lo:hi].sum(0) >= 3  # a median of at least 3 positions
-        h = height[lo:hi]
-        if not enough.any() or np.isnan(h).all():
-            continue
-        med = np.nanmedian(win[:, enough], 0)
-        dev = np.linalg.norm(uv[t, enough] - med, axis=-1)
-        out[t, np.flatnonzero(enough)] = ok[t, enough] & (dev > jump * max(float(np.nanmedian(h)), 1.0))
-    return out
 
 
 def _init_translation(
@@ -210,7 +181,7 @@ def _fit_motion(
     lm3d = (
         world_landmarks.detach().cpu().numpy() if isinstance(world_landmarks, torch.Tensor) else np.asarray(world_landmarks)
     )
-    uv_np, conf_np, world_np, observed_np = _prepare_landmarks(lm2d, lm3d, w.min_visibility, w.outlier_jump)
+    uv_np, conf_np, world_np, observed_np = _prepare_landmarks(lm2d, lm3d, w.min_visibility)
     n_frames = uv_np.shape[0]
     dtype = torch.float32
     uv = torch.tensor(uv_np, dtype=dtype)
@@ -283,7 +254,14 @@ def _fit_motion(
                 loss = loss + w.shape_prior * ((shape - shape0) / shape_scale).square().sum()
         if n_frames > 2:
             acc = cam[2:] - 2 * cam[1:-1] + cam[:-2]
-            loss = loss + w.acceleration * (acc / w.sigma_3d).square().sum(-1).mean()
+            if w.acceleration_delta > 0:
+                # The body's path stays quadratic; the limbs about it are robust to a glitch.
+                root = acc[:, hips].mean(1, keepdim=True)
+                rel = ((acc - root) / w.sigma_3d).norm(dim=-1)
+                loss = loss + w.acceleration * (root[:, 0] / w.sigma_3d).square().sum(-1).mean()
+                loss = loss + w.acceleration * 2 * _huber(rel, w.acceleration_delta).mean()
+            else:
+                loss = loss + w.acceleration * (acc / w.sigma_3d).square().sum(-1).mean()
             pacc = fit_pose[2:] - 2 * fit_pose[1:-1] + fit_pose[:-2]
             loss = loss + w.pose_acceleration * pacc.square().sum() / n_frames
         if n_frames > 1 and w.velocity > 0:

@@ -93,8 +93,7 @@ def test_a_few_misplaced_limbs_do_not_drag_the_rest_of_the_clip(anny_body) -> No
     """MediaPipe on a synthetic walk behind a ball (seed 119): while the legs are hidden
     (frames 9-14) it places them anywhere, some with high visibility. With a quadratic
     acceleration penalty the fit of the frames after it, where the landmarks are good,
-    turned the body away (mean reprojection error 31-41 px in frames 18-21). Such landmarks
-    (far from their median position over the 2 frames either side) are now left out."""
+    turned the body away (mean reprojection error 31-41 px in frames 18-21)."""
     from mimo_core.preprocess import track_person
     from trainer.synthetic import synthesize_clip
 
@@ -104,27 +103,9 @@ def test_a_few_misplaced_limbs_do_not_drag_the_rest_of_the_clip(anny_body) -> No
     motion = fit_motion(track.landmarks[..., [0, 1, 3]], track.world_landmarks, (256, 256), anny_body)
     fitted = motion.posed(anny_body, with_vertices=False).landmarks
     proj = project_points(fitted, motion.focal, motion.principal_point).numpy()
-    from mimo_core.body.fitting import _temporal_outliers
-
     good = (track.landmarks[..., 3] > 0.5) & anny_body.landmark_available.numpy()[None]
-    good &= ~_temporal_outliers(track.landmarks[..., :2], good, 0.12)  # scored on the landmarks that are not glitches
     err = np.linalg.norm(proj - track.landmarks[..., :2], axis=-1)
     per_frame = np.array([err[i][good[i]].mean() for i in range(len(err))])
     print("reprojection per frame (px):", np.round(per_frame, 1))
-    assert per_frame[15:].max() < 12.0 and np.median(per_frame[15:]) < 5.0
+    assert per_frame[15:].max() < 8.0
     assert np.median(per_frame) < 4.0
-
-
-def test_temporal_outliers_flag_a_misplaced_landmark_only() -> None:
-    from mimo_core.body.fitting import _temporal_outliers
-
-    t = np.arange(12, dtype=np.float64)
-    uv = np.zeros((12, 33, 2))
-    uv[..., 0] = 100 + 3 * t[:, None] + np.arange(33)[None]  # walking right, 3 px/frame
-    uv[..., 1] = np.linspace(0, 200, 33)[None]  # a 200 px tall person
-    ok = np.ones((12, 33), bool)
-    uv[6, 25] += (0, -90)  # a knee placed near the hips for one frame
-    ok[3, 27] = False  # a missing point is never an outlier
-    flagged = _temporal_outliers(uv, ok, 0.12)
-    assert flagged[6, 25] and flagged.sum() == 1
-    assert not _temporal_outliers(uv, ok, 0.5).any()
