@@ -35,7 +35,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .rotations import axis_angle_to_matrix
+from .rotations import axis_angle_to_matrix, similarity_fit
 
 log = logging.getLogger(__name__)
 
@@ -513,15 +513,7 @@ def align_to_model(observed: torch.Tensor, model_palm: torch.Tensor) -> torch.Te
     differences are the fingers'. A mirrored hand cannot be aligned (rotations only).
     """
     src = observed[:, list(PALM)]
-    src_c = src - src.mean(1, keepdim=True)
-    dst_c = model_palm - model_palm.mean(1, keepdim=True)
-    cov = dst_c.transpose(1, 2) @ src_c
-    u, sv, vh = torch.linalg.svd(cov)
-    d = torch.sign(torch.det(u @ vh))
-    fix = torch.ones_like(sv)
-    fix[:, 2] = d
-    rot = (u * fix[:, None]) @ vh
-    scale = (sv * fix).sum(-1) / src_c.square().sum((1, 2)).clamp_min(1e-12)
+    rot, scale = similarity_fit(src, model_palm)
     out = (observed - src.mean(1, keepdim=True)) @ rot.transpose(1, 2) * scale[:, None, None]
     return out + model_palm.mean(1, keepdim=True)
 

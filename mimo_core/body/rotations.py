@@ -93,3 +93,22 @@ def kabsch_rotation(source: torch.Tensor, target: torch.Tensor, weights: torch.T
     fix = torch.ones_like(u[..., 0, :])
     fix[..., 2] = d
     return (u * fix[..., None, :]) @ vh
+
+
+def similarity_fit(source: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Rotation ``R`` and scale ``s`` minimising ``sum |s R (x - x_mean) - (y - y_mean)|^2`` (no reflection).
+
+    Args:
+        source: ``[B, N, 3]`` points ``x``.
+        target: ``[B, N, 3]`` points ``y``.
+    Returns:
+        ``([B, 3, 3] rotations, [B] scales)``.
+    """
+    src_c = source - source.mean(1, keepdim=True)
+    dst_c = target - target.mean(1, keepdim=True)
+    u, sv, vh = torch.linalg.svd(dst_c.transpose(1, 2) @ src_c)
+    fix = torch.ones_like(sv)
+    fix[:, 2] = torch.sign(torch.det(u @ vh))
+    rot = (u * fix[:, None]) @ vh
+    scale = (sv * fix).sum(-1) / src_c.square().sum((1, 2)).clamp_min(1e-12)
+    return rot, scale

@@ -253,14 +253,13 @@ class PersonTracker:
         if typical is not None and not 0.5 <= _size(box) / typical <= 2.0:
             return 0.0
         refs = [pred] if st.box is None else [pred, st.box]
-        return max(self._match_one(box, ref) for ref in refs)
+        return max(self._match_one(box, ref, typical) for ref in refs)
 
-    def _match_one(self, box: np.ndarray, ref: np.ndarray) -> float:
+    def _match_one(self, box: np.ndarray, ref: np.ndarray, typical: float | None) -> float:
         iou = box_iou(box, ref)
         if iou >= self.min_iou:
             return 1.0 + iou
         diag = float(np.hypot(ref[2] - ref[0], ref[3] - ref[1]))
-        typical = self._state.typical_size()
         if typical is not None:  # a box that took in something else is no yardstick
             diag = min(diag, typical * 1.25)
         dist = float(np.linalg.norm(_centre(box) - _centre(ref)))
