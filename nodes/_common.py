@@ -7,6 +7,8 @@ import comfy.utils
 import torch
 
 CATEGORY = "MIMO"
+# Plain backgrounds offered for the character picture (RGB in 0..1).
+BACKGROUNDS = {"white": (1.0, 1.0, 1.0), "black": (0.0, 0.0, 0.0), "grey": (0.5, 0.5, 0.5)}
 
 
 def to_intermediate(t: torch.Tensor) -> torch.Tensor:

@@ -11,7 +11,7 @@ from comfy_api.latest import io
 from mimo_core.pipeline.crops import CropOptions
 from mimo_core.pipeline.mimo import MimoPipeline
 
-from ._common import CATEGORY, Progress, to_intermediate
+from ._common import BACKGROUNDS, CATEGORY, Progress, to_intermediate
 from .layers import check_same_video
 from .models import Pipeline
 from .video import rgb_frames
@@ -130,22 +130,73 @@ class MimoGenerate(io.ComfyNode):
         crop = None
         if person_crop:
             crop, scene = _crop_options(model, scene, crop_size, person_mask)
-        progress, previewer = Progress(steps), _previewer(model)
-
-        def on_step(step: int, total: int, x0: torch.Tensor) -> None:
-            mm.throw_exception_if_processing_interrupted()
-            image = None
-            if previewer is not None:
-                image = previewer.decode_latent_to_preview_image("JPEG", x0[:, :, x0.shape[2] // 2])
-            progress.bar.update_absolute(step, total, image)
-
         frames = model.generate(
             identity, pose.cpu(), None if scene is None else scene.cpu(),
             None if occlusion is None else occlusion.cpu(), None if occlusion_mask is None else occlusion_mask.cpu(),
             steps=steps, guidance=cfg, seed=seed, window=window, overlap=overlap,
-            callback=on_step, cancel_check=mm.throw_exception_if_processing_interrupted, crop=crop,
+            callback=_step_callback(model, steps), cancel_check=mm.throw_exception_if_processing_interrupted,
+            crop=crop,
         )
         return io.NodeOutput(to_intermediate(frames))
+
+
+
+class MimoReposeReference(io.ComfyNode):
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        return io.Schema(
+            node_id="MimoReposeReference",
+            display_name="MIMO Repose Reference (A-pose)",
+            category=f"{CATEGORY}/identity",
+            description=(
+                "Redraws the character in another pose with the pipeline's own denoiser: one frame from the "
+                "identity, driven by the pose render, over a plain background. With the A-pose render of MIMO "
+                "A-Pose Motion this is the paper's canonical A-pose picture; pass it through MIMO Prepare "
+                "Reference and MIMO Encode Identity to animate it. Worth it with the full MIMO weights; a "
+                "small model redraws the character less faithfully than the original picture shows them."
+            ),
+            inputs=[
+                Pipeline.Input("pipeline", tooltip="From MIMO Load Pipeline."),
+                Identity.Input("identity", tooltip="The character, from MIMO Encode Identity."),
+                io.Image.Input("pose", tooltip="Pose render of the target pose (first image of the batch): MIMO "
+                                               "Render Pose 'parts' of MIMO A-Pose Motion, or MIMO Render SDC "
+                                               "for the official weights. Sets the output size."),
+                io.Combo.Input("background", options=list(BACKGROUNDS), default="white",
+                               tooltip="Plain scene behind the character (the scene input of 8/12-channel models)."),
+                io.Int.Input("steps", default=25, min=1, max=200, tooltip="Denoising steps (MIMO: 25)."),
+                io.Float.Input("cfg", default=3.5, min=1.0, max=20.0, step=0.1,
+                               tooltip="Classifier-free guidance scale (MIMO: 3.5)."),
+                io.Int.Input("seed", default=0, min=0, max=0xFFFFFFFFFFFFFFFF, control_after_generate=True,
+                             tooltip="Noise seed."),
+            ],
+            outputs=[io.Image.Output(display_name="image", tooltip="[1,H,W,3] the character in the pose.")],
+        )
+
+    @classmethod
+    def execute(cls, pipeline, identity, pose, background, steps, cfg, seed) -> io.NodeOutput:
+        pose = rgb_frames(pose, "pose")
+        if pose.shape[1] * pose.shape[2] > MAX_GENERATE_PIXELS:
+            raise ValueError(f"pose is {pose.shape[2]}x{pose.shape[1]} pixels, more than this node generates at "
+                             f"once ({MAX_GENERATE_PIXELS // 1_000_000} megapixels); render it smaller")
+        model = pipeline.ready()
+        image = model.repose(identity, pose[:1].cpu(), BACKGROUNDS[background], steps=steps, guidance=cfg,
+                             seed=seed, callback=_step_callback(model, steps),
+                             cancel_check=mm.throw_exception_if_processing_interrupted)
+        return io.NodeOutput(to_intermediate(image[None]))
+
+
+def _step_callback(model: MimoPipeline, steps: int):
+    """Sampler callback: progress bar with a latent preview of the middle frame, and interruption."""
+    progress, previewer = Progress(steps), _previewer(model)
+
+    def on_step(step: int, total: int, x0: torch.Tensor) -> None:
+        mm.throw_exception_if_processing_interrupted()
+        image = None
+        if previewer is not None:
+            image = previewer.decode_latent_to_preview_image("JPEG", x0[:, :, x0.shape[2] // 2])
+        progress.bar.update_absolute(step, total, image)
+
+    return on_step
 
 
 def _crop_options(model: MimoPipeline, scene: torch.Tensor | None, crop_size: int,
@@ -169,4 +220,4 @@ def _crop_options(model: MimoPipeline, scene: torch.Tensor | None, crop_size: in
     return CropOptions(size=int(crop_size), person_mask=mask), scene
 
 
-NODES = [MimoEncodeIdentity, MimoGenerate]
+NODES = [MimoEncodeIdentity, MimoGenerate, MimoReposeReference]

@@ -12,7 +12,7 @@ from mimo_core.preprocess.layers import split_layers
 from mimo_core.preprocess.reference import prepare_reference
 
 from . import model_paths, types
-from ._common import CATEGORY, Progress, model_device, to_intermediate
+from ._common import BACKGROUNDS, CATEGORY, Progress, model_device, to_intermediate
 from .video import rgb_frames
 
 
@@ -174,7 +174,7 @@ class MimoPrepareReference(io.ComfyNode):
                 io.Int.Input("height", default=768, min=64, max=2048, step=8, tooltip="Output height in pixels."),
                 io.Float.Input("margin", default=0.1, min=0.0, max=1.0, step=0.01,
                                tooltip="Border around the character, as a share of their size."),
-                io.Combo.Input("background", options=["white", "black", "grey"], default="white",
+                io.Combo.Input("background", options=list(BACKGROUNDS), default="white",
                                tooltip="Colour put behind the character."),
             ],
             outputs=[
@@ -185,7 +185,7 @@ class MimoPrepareReference(io.ComfyNode):
 
     @classmethod
     def execute(cls, image, width, height, margin, background) -> io.NodeOutput:
-        colour = {"white": (1.0, 1.0, 1.0), "black": (0.0, 0.0, 0.0), "grey": (0.5, 0.5, 0.5)}[background]
+        colour = BACKGROUNDS[background]
         image = rgb_frames(image, "image")
         ref, mask = prepare_reference(image[0].cpu().numpy(), size=(height, width), background=colour, margin=margin)
         return io.NodeOutput(_t(ref[None]), _t(mask[None]))

@@ -10,6 +10,7 @@ import torch
 from comfy_api.latest import io
 
 from mimo_core.body import MotionSequence, load_body_model
+from mimo_core.body.a_pose import a_pose_motion
 from mimo_core.body.stages import RENDER_MODES, estimate_motion, render_motion
 
 from . import model_paths, types
@@ -103,6 +104,49 @@ class MimoRetargetMotion(io.ComfyNode):
         return io.NodeOutput(motion.retarget(values, _body_model("anny")))
 
 
+class MimoAPoseMotion(io.ComfyNode):
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        return io.Schema(
+            node_id="MimoAPoseMotion",
+            display_name="MIMO A-Pose Motion",
+            category=f"{CATEGORY}/motion",
+            description=(
+                "One frame of the body in MIMO's canonical A-pose: upright, facing the camera, arms lowered "
+                "to the sides, centred in a picture of the given size. Render it (MIMO Render Pose, or MIMO "
+                "Render SDC for SMPL) and feed it to MIMO Repose Reference to redraw the character in that pose."
+            ),
+            inputs=[
+                io.Combo.Input("body_model", options=body_model_choices(), default="anny",
+                               tooltip="The body model the pipeline's pose condition is drawn with ('anny' for "
+                                       "the pack's models; an SMPL / SMPL-H file for the official sdc render)."),
+                io.Int.Input("width", default=512, min=8, max=4096, step=8, tooltip="Picture width in pixels."),
+                io.Int.Input("height", default=768, min=8, max=4096, step=8, tooltip="Picture height in pixels."),
+                io.Float.Input("arm_angle", default=45.0, min=0.0, max=90.0, step=1.0,
+                               tooltip="Degrees of the arms below the horizontal (0 = T-pose, 90 = arms down)."),
+                io.Float.Input("fill", default=0.85, min=0.1, max=1.0, step=0.01,
+                               tooltip="Share of the picture the body spans."),
+                types.Motion.Input("shape_from", optional=True,
+                                   tooltip="Take the body shape from this motion (e.g. fitted to the character "
+                                           "picture with fit_shape on); same body model. Default: average shape."),
+            ],
+            outputs=[types.Motion.Output(display_name="motion", tooltip="The one-frame A-pose motion.")],
+        )
+
+    @classmethod
+    def execute(cls, body_model, width, height, arm_angle, fill, shape_from=None) -> io.NodeOutput:
+        body = body_model_for(body_model)
+        shape = None
+        if shape_from is not None:
+            if shape_from.body_model != body.name:
+                raise ValueError(f"shape_from: that motion uses body model {shape_from.body_model!r}, but "
+                                 f"body_model is {body.name!r}; choose the same model")
+            shape = shape_from.shape
+        motion = a_pose_motion(body, (width, height), shape=shape, arm_angle=arm_angle, fill=fill)
+        motion.info["body_model_file"] = body_model
+        return io.NodeOutput(motion)
+
+
 class MimoRenderPose(io.ComfyNode):
     @classmethod
     def define_schema(cls) -> io.Schema:
@@ -188,4 +232,4 @@ class MimoLoadMotion(io.ComfyNode):
         return io.NodeOutput(MotionSequence.load(path))
 
 
-NODES = [MimoEstimateMotion, MimoRetargetMotion, MimoRenderPose, MimoSaveMotion, MimoLoadMotion]
+NODES = [MimoEstimateMotion, MimoRetargetMotion, MimoAPoseMotion, MimoRenderPose, MimoSaveMotion, MimoLoadMotion]

@@ -224,6 +224,50 @@ class MimoPipeline:
         video = restore_size(decode_video(self.vae, latents, vae_chunk).cpu(), fit)
         return self._paste_occluders(video, occlusion_video, occlusion_mask)
 
+    @torch.no_grad()
+    def repose(
+        self,
+        reference: Identity | torch.Tensor,
+        pose: torch.Tensor,
+        background: tuple[float, float, float] = (1.0, 1.0, 1.0),
+        *,
+        steps: int = 25,
+        guidance: float = 3.5,
+        seed: int = 0,
+        callback: StepCallback | None = None,
+        cancel_check: Callable[[], object] | None = None,
+    ) -> torch.Tensor:
+        """Redraw the reference character in another pose (MIMO's canonical A-pose, for one).
+
+        The paper turns the character picture into a canonical A-pose with a human repose model
+        before encoding it. This does it with the pipeline's own denoiser: one frame generated from
+        the reference, driven by ``pose`` (the A-pose render of
+        :func:`~mimo_core.body.a_pose.a_pose_motion`, drawn as this model's pose condition), over a
+        plain ``background`` (the scene frame of 8/12-channel models; 4-channel ones draw their own).
+
+        Args:
+            reference: an :class:`Identity` or the reference picture ``[H,W,3]`` in 0..1.
+            pose: ``[H,W,C]`` or ``[1,H,W,C]`` pose render in 0..1; sets the output size.
+            background: RGB in 0..1 of the plain scene behind the character.
+            steps, guidance, seed, callback, cancel_check: as for :meth:`generate`.
+
+        Returns:
+            ``[H,W,3]`` float32 picture in 0..1 on the CPU.
+        """
+        if pose.ndim == 3:
+            pose = pose[None]
+        if pose.ndim != 4 or pose.shape[0] != 1:
+            raise ValueError(f"pose must be one pose render [H,W,C] (or [1,H,W,C]), got shape {tuple(pose.shape)}")
+        colour = torch.as_tensor(background, dtype=torch.float32).flatten()
+        if colour.numel() != 3 or not bool(((colour >= 0) & (colour <= 1)).all()):
+            raise ValueError(f"background must be an RGB colour with values in 0..1, got {tuple(background)}")
+        scene = None
+        if self.in_channels > 4:
+            scene = colour.expand(1, pose.shape[1], pose.shape[2], 3).clone()
+        frame = self.generate(reference, pose, scene, steps=steps, guidance=guidance, seed=seed, window=1,
+                              overlap=0, callback=callback, cancel_check=cancel_check)
+        return frame[0]
+
     def _generate_cropped(
         self, identity: Identity, pose_video: torch.Tensor, scene_video: torch.Tensor | None,
         occlusion_video: torch.Tensor | None, occlusion_mask: torch.Tensor | None, crop: CropOptions,

@@ -84,3 +84,39 @@ def test_missing_model_is_rejected_with_its_name(server, inputs):
     with pytest.raises(PromptRejected) as err:
         server.queue(generate_prompt(inputs, frames=2, model="no_such_model"))
     assert "no_such_model" in str(err.value)
+
+
+def test_reference_redrawn_in_the_a_pose(server, inputs):
+    """MIMO A-Pose Motion -> MIMO Render Pose -> MIMO Repose Reference: one picture at the pose's size,
+    with progress, that MIMO Encode Identity takes back."""
+    prompt = generate_prompt(inputs, frames=2)
+    for key in ("5", "6", "7"):
+        del prompt[key]
+    prompt.update({
+        "10": {"class_type": "MimoAPoseMotion", "inputs": {
+            "body_model": "anny", "width": 48, "height": 64, "arm_angle": 45.0, "fill": 0.85}},
+        "11": {"class_type": "MimoRenderPose", "inputs": {"motion": ["10", 0], "mode": "parts", "width": 0,
+                                                          "height": 0}},
+        "12": {"class_type": "MimoReposeReference", "inputs": {
+            "pipeline": ["3", 0], "identity": ["4", 0], "pose": ["11", 0], "background": "white", "steps": 2,
+            "cfg": 3.5, "seed": 1}},
+        "13": {"class_type": "SaveImage", "inputs": {"images": ["12", 0], "filename_prefix": "mimo_a_pose"}},
+        "14": {"class_type": "SaveImage", "inputs": {"images": ["11", 0], "filename_prefix": "mimo_a_pose_render"}},
+        "15": {"class_type": "MimoEncodeIdentity", "inputs": {"pipeline": ["3", 0], "reference": ["12", 0]}},
+    })
+    result = server.run(prompt, timeout=600)
+    assert result.status == "success", result.describe()
+    (picture,) = [np.asarray(Image.open(io.BytesIO(server.fetch_output(i))).convert("RGB"))
+                  for i in result.outputs["13"]["images"]]
+    (render,) = [np.asarray(Image.open(io.BytesIO(server.fetch_output(i))).convert("RGB"))
+                 for i in result.outputs["14"]["images"]]
+    assert picture.shape == render.shape == (64, 48, 3)
+    # the render is the A-pose: a body in the middle, arms out to both sides of the torso
+    body = render.max(-1) > 0
+    rows = np.nonzero(body.any(1))[0]
+    assert 0.8 * 64 <= rows.max() - rows.min() + 1 <= 0.9 * 64
+    shoulder_row = body[rows.min() + int(0.35 * (rows.max() - rows.min()))]
+    assert np.count_nonzero(np.diff(shoulder_row.astype(np.int8)) != 0) >= 4  # arm, torso, arm
+    assert np.std(picture) > 1
+    steps = [p for p in result.progress if p.get("node") == "12"]
+    assert steps and steps[-1]["value"] == steps[-1]["max"] == 2, result.progress
