@@ -8,8 +8,11 @@ tell it apart from the person:
 * it covers the body: a good part of it lies inside the rendered body
   silhouette (eroded, so that a slightly misfitted body does not count), yet
   it also reaches outside the person (a body part stays within the person's
-  outline; an object passing in front extends beyond it). An object passing
-  behind the person does not lie on the silhouette where the person is seen.
+  outline; an object passing in front extends beyond it), or, within two
+  frames, the same motion was seen mostly outside the person and moved onto
+  it (an object that comes in front of the body and lies within its outline
+  for a while). An object passing behind the person does not lie on the
+  silhouette where the person is seen.
 
 Per frame, the flow relative to the background is split into its dominant
 motions (peaks of the 2D histogram of flow vectors). A pixel belongs to a
@@ -42,6 +45,8 @@ class _Region:
     mask: np.ndarray  # [h,w] bool at working size
     velocity: np.ndarray  # [2] flow relative to the background, working pixels per frame
     unlike_person: bool = True  # its motion differs from the body's in its frame
+    outside: float = 0.0  # share of it outside the person (mask and silhouette, grown)
+    on_body: bool = False  # enough of it lies on the eroded silhouette
 
 
 def find_moving_occluders(
@@ -108,6 +113,7 @@ def find_moving_occluders(
         )  # fmt: skip
         regions.append(cands)
         found.append(occ)
+    found = _arrivals(regions, found)
     found = _follow(grey, regions, found, backgrounds, min_area, carry_tolerance, contrast)
 
     masks = np.zeros((t, sh, sw), bool)
@@ -207,18 +213,47 @@ def _frame_regions(
                 continue
             seg = labels == k
             unlike = float(np.linalg.norm(v - person_v)) >= margin
-            region = _Region(index, seg, (sign * v).astype(np.float32), unlike)
-            cands.append(region)
-            if not unlike:
-                continue
-            on_body = int((seg & core).sum())
-            if on_body < max(min_area // 2, min_body_overlap * area):
-                continue
             outside = float((seg & ~grown).sum()) / area
+            on_body = int((seg & core).sum()) >= max(min_area // 2, min_body_overlap * area)
+            region = _Region(index, seg, (sign * v).astype(np.float32), unlike, outside, on_body)
+            cands.append(region)
+            if not (unlike and on_body):
+                continue
             off_body = float((seg & ~sil_grown).sum()) / area
             if outside >= outside_fraction or off_body >= off_body_fraction:
                 occ.append(region)
     return cands, occ
+
+
+def _arrivals(regions: list[list[_Region]], found: list[list[_Region]], reach: int = 2,
+              clear: float = 0.5) -> list[list[_Region]]:
+    """Add the regions on the body that are something seen arriving from outside the person.
+
+    A region over the body that moves unlike the body but lies almost wholly within the person's
+    outline may be a body part (a swinging arm) or an object passing in front (the segmenter often
+    counts it as person). It is the object when, within ``reach`` frames, a region with the same
+    motion was seen mostly (``clear``) outside the person and, moved by that motion, lands on it:
+    a limb never leaves the person's outline.
+    """
+    t = len(regions)
+    out = [list(f) for f in found]
+    for i in range(t):
+        for c in regions[i]:
+            if not (c.unlike_person and c.on_body) or any(c is r for r in found[i]):
+                continue
+            speed = float(np.linalg.norm(c.velocity))
+            area = int(c.mask.sum())
+            for j in range(max(0, i - reach), min(t, i + reach + 1)):
+                seen = [
+                    r for r in regions[j]
+                    if j != i and r.unlike_person and r.outside >= clear
+                    and float(np.linalg.norm(r.velocity - c.velocity)) < max(1.5, 0.3 * speed)
+                    and (_shift(r.mask, r.velocity * (i - j)) & c.mask).sum() >= 0.3 * min(area, int(r.mask.sum()))
+                ]  # fmt: skip
+                if seen:
+                    out[i].append(c)
+                    break
+    return out
 
 
 def _zones(pm: np.ndarray, sil: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:

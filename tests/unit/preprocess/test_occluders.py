@@ -123,3 +123,40 @@ def test_thin_slivers_of_a_misfitted_body_are_not_occluders_but_a_hidden_block_i
     block = np.zeros_like(person)
     block[0, 30:45, 20:40] = 1
     assert _iou(layers.occlusion_mask, block) > 0.8
+
+
+
+def _fast_block_clip(seed: int = 3):
+    """A textured block crossing in front of the person's torso too fast to be caught half in and half
+    out: one frame clear of the person, the next wholly within their outline (which the segmenter then
+    counts as person), then out on the other side."""
+    h, w = 192, 256
+    rng = np.random.default_rng(seed)
+    scene = _texture(rng, h, w, (0.45, 0.5, 0.55))
+    person_tex = _texture(rng, 120, 56, (0.8, 0.4, 0.3))
+    block_tex = _texture(rng, 40, 12, (0.2, 0.3, 0.8))
+    frames = np.zeros((T, h, w, 3), np.float32)
+    body = np.zeros((T, h, w), bool)
+    block = np.zeros((T, h, w), bool)
+    for i in range(T):
+        frame = scene.copy()
+        px = 100 + i
+        frame[40:160, px : px + 56] = person_tex
+        body[i, 40:160, px : px + 56] = True
+        bx = 41 + 14 * i  # frame 3: clear of the person (grown by 5 %); frame 4: within that margin
+        frame[70:110, bx : bx + 12] = block_tex
+        block[i, 70:110, bx : bx + 12] = True
+        frames[i] = frame
+    return frames, body.astype(np.float32), body.astype(np.float32), block
+
+
+def test_an_object_that_comes_in_front_within_the_outline_is_an_occluder():
+    frames, pm, sil, block = _fast_block_clip()
+    on_body = [i for i in range(T) if (block[i] & (sil[i] > 0)).any()]
+    assert on_body == [4, 5, 6, 7, 8]
+    found = find_moving_occluders(frames, pm, sil)
+    for i in on_body:
+        assert _iou(found[i], block[i]) > 0.6, (i, _iou(found[i], block[i]))
+    layers = split_layers(frames, pm, body_silhouette=sil)
+    for i in on_body:
+        assert _iou(layers.person_mask[i], (sil[i] > 0) & ~block[i]) > 0.9
