@@ -151,8 +151,8 @@ class MimoReposeReference(io.ComfyNode):
             description=(
                 "Redraws the character in another pose with the pipeline's own denoiser: one frame from the "
                 "identity, driven by the pose render, over a plain background. With the A-pose render of MIMO "
-                "A-Pose Motion this is the paper's canonical A-pose picture; pass it through MIMO Prepare "
-                "Reference and MIMO Encode Identity to animate it. Worth it with the full MIMO weights; a "
+                "A-Pose Motion this is the paper's canonical A-pose picture, on the plain background at the "
+                "render's size: encode it with MIMO Encode Identity to animate it. Worth it with the full MIMO weights; a "
                 "small model redraws the character less faithfully than the original picture shows them."
             ),
             inputs=[

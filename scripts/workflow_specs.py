@@ -315,6 +315,36 @@ OFFICIAL_NOTE = (
 )
 
 # file name -> (title shown in the template browser, builder with the sample inputs)
+def reference_a_pose(character: str, model: str = DEFAULT_MODEL, prefix: str = "mimo/a_pose",
+                     size: tuple[int, int] = (512, 768), steps: int = 25, body_model: str = "anny",
+                     fill: float = 0.85) -> dict:
+    """Redraw the character of a picture in MIMO's canonical A-pose with the model's own denoiser:
+    the picture is cut out and encoded, the A-pose body is rendered as the model's pose condition,
+    one frame is generated from both, on white at the reference's size (to encode with MIMO Encode
+    Identity for MIMO Generate). Saves it and a side-by-side picture (picture | A-pose condition |
+    redrawn).
+
+    Ids: 1 picture, 2 reference, 3 pipeline, 4 identity, 5 A-pose motion, 6 its render, 7 redrawn,
+    8 side by side."""
+    width, height = size
+    return {
+        "1": {"class_type": "LoadImage", "inputs": {"image": character}},
+        "2": {"class_type": "MimoPrepareReference", "inputs": {
+            "image": ["1", 0], "width": width, "height": height, "margin": 0.1, "background": "white"}},
+        "3": {"class_type": "MimoLoadPipeline", "inputs": {"model": model}},
+        "4": {"class_type": "MimoEncodeIdentity", "inputs": {"pipeline": ["3", 0], "reference": ["2", 0]}},
+        "5": {"class_type": "MimoAPoseMotion", "inputs": {
+            "body_model": body_model, "width": width, "height": height, "arm_angle": 45.0, "fill": fill}},
+        "6": {"class_type": "MimoRenderPose", "inputs": {"motion": ["5", 0], "mode": "parts", "width": 0, "height": 0}},
+        "7": {"class_type": "MimoReposeReference", "inputs": {
+            "pipeline": ["3", 0], "identity": ["4", 0], "pose": ["6", 0], "background": "white", "steps": steps,
+            "cfg": 3.5, "seed": 0}},
+        "8": {"class_type": "MimoSideBySide", "inputs": {"video_1": ["2", 0], "video_2": ["6", 0], "video_3": ["7", 0]}},
+        "9": {"class_type": "SaveImage", "inputs": {"images": ["8", 0], "filename_prefix": f"{prefix}_side_by_side"}},
+        "10": {"class_type": "SaveImage", "inputs": {"images": ["7", 0], "filename_prefix": f"{prefix}_reference"}},
+    }
+
+
 WORKFLOWS = {
     "mimo_preprocess_preview": (
         "MIMO: person tracking and layer preview",
@@ -335,6 +365,10 @@ WORKFLOWS = {
         lambda: scene_swap("demo.mp4", "demo.mp4", "astronaut.png", scene_start=60,
                            ref_size=(DEFAULT_MODEL_SIZE,) * 2, crop_size=DEFAULT_MODEL_SIZE),
     ),
+    "mimo_reference_a_pose": (
+        "MIMO: redraw a character picture in the canonical A-pose",
+        lambda: reference_a_pose("astronaut.png", size=(DEFAULT_MODEL_SIZE,) * 2, fill=0.9),
+    ),
     "mimo_official_sdc": (
         "MIMO: the released MIMO weights on the sdc condition (needs the official weights)",
         lambda: official_sdc("demo.mp4", "astronaut.png"),
@@ -345,8 +379,17 @@ WORKFLOWS = {
     ),
 }
 
+A_POSE_NOTE = (
+    "The MIMO paper encodes the character from a canonical A-pose picture; the pack's models were trained "
+    "on such pictures. This graph redraws a picture of the character in another pose in the A-pose with "
+    "the model itself. It is meant for the full MIMO weights (use MIMO Render SDC Condition on an SMPL "
+    "A-pose for them): the small mimo-default draws the pose but keeps little of the character "
+    "(bench/bench_repose.py). Connect the redrawn reference to MIMO Encode Identity in a generation graph."
+)
+
 # file name -> text of a note shown in the workflow (UI format only)
 NOTES = {
+    "mimo_reference_a_pose": A_POSE_NOTE,
     "mimo_wan_animate": WAN_NOTE,
     "mimo_official_sdc": OFFICIAL_NOTE,
     "mimo_character_replacement": CROP_NOTE,

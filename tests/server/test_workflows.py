@@ -95,8 +95,10 @@ def shrink(prompt: dict) -> dict:
             inputs.update(steps=2, window=4, overlap=1)
             if inputs.get("person_crop"):
                 inputs.update(crop_size=min(int(inputs.get("crop_size", 64)), 64))
-        if node["class_type"] == "MimoPrepareReference":
+        if node["class_type"] in ("MimoPrepareReference", "MimoAPoseMotion"):
             inputs.update(width=64, height=96)
+        if node["class_type"] == "MimoReposeReference":
+            inputs.update(steps=2)
         if node["class_type"] == "MimoLoadPipeline":
             inputs.update(model=TINY_MODEL)
     return prompt
