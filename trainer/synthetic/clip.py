@@ -65,6 +65,8 @@ class SyntheticSample:
     body_mask: ``[T,H,W]`` bool, the whole rendered body (occluded parts included).
     occluder_rgb: ``[T,H,W,3]`` uint8 occluders (0 where absent).
     occluder_mask: ``[T,H,W]`` bool.
+    occluder_masks: ``[K,T,H,W]`` bool, each occluder's own mask (where it is drawn, also where
+        a nearer one covers it); ``K`` may be 0.
     """
 
     clip: Clip
@@ -72,6 +74,7 @@ class SyntheticSample:
     body_mask: np.ndarray
     occluder_rgb: np.ndarray
     occluder_mask: np.ndarray
+    occluder_masks: np.ndarray | None = None
 
 
 def _check_size(size: tuple[int, int], frames: int) -> tuple[int, int]:
@@ -181,8 +184,12 @@ def synthesize_clip(
         extra={"seed": int(seed), "motion": motion.kind, "background": bg_kind, "occluders": len(occluders),
                "shape": [round(float(s), 4) for s in shape]},
     )  # fmt: skip
+    each = np.zeros((len(occluders), frames, h, w), bool)
+    for k, o in enumerate(occluders):
+        for i in range(frames):
+            each[k, i] = draw_occluders([o], i, frames, h, w)[1]
     return SyntheticSample(clip=clip, person_rgb=person_rgb, body_mask=body_mask, occluder_rgb=occ_rgb,
-                           occluder_mask=occ_mask)  # fmt: skip
+                           occluder_mask=occ_mask, occluder_masks=each)  # fmt: skip
 
 
 def generate_clip(

@@ -38,6 +38,13 @@ def test_person_mask_is_visible_unoccluded_body(sample):
     assert not np.any((clip.person_mask > 0) & (clip.occlusion_mask > 0))
 
 
+def test_each_occluder_mask_is_given(sample):
+    each = sample.occluder_masks
+    assert each is not None and each.shape == (sample.clip.extra["occluders"], *sample.occluder_mask.shape)
+    np.testing.assert_array_equal(each.any(0) if len(each) else np.zeros_like(sample.occluder_mask),
+                                  sample.occluder_mask)
+
+
 def test_layers_composite_back_to_the_frames(sample):
     clip = sample.clip
     pm = (clip.person_mask > 0)[..., None]
