@@ -87,3 +87,23 @@ def test_bad_arguments_are_named(anny_body):
         a_pose_motion(anny_body, image_size=(4, 4))
     with pytest.raises(ValueError, match=r"shape must be \["):
         a_pose_motion(anny_body, shape=torch.zeros(3))
+
+
+def test_smplh_a_pose_draws_as_the_official_sdc_condition(smplh_body):
+    """The A-pose of an SMPL-H body renders through the release's sdc renderer; its vertices are
+    centred in the picture."""
+    from mimo_core.body.camera import project_points
+    from mimo_core.sdc import render_sdc
+
+    motion = a_pose_motion(smplh_body, image_size=(64, 96), fill=0.8)
+    vertices = motion.vertices(smplh_body)
+    pixels = project_points(vertices, motion.focal.float(), motion.principal_point.float())[0]
+    torch.testing.assert_close((pixels.amin(0) + pixels.amax(0)) / 2, torch.tensor([32.0, 48.0]), atol=0.5, rtol=0)
+    table = torch.rand(smplh_body.num_vertices, 3, generator=torch.Generator().manual_seed(0)) * 0.8 + 0.2
+    sdc = render_sdc(vertices, smplh_body.faces, table, (64, 96), float(motion.focal[0, 0]))[0].amax(-1) > 0
+    _, own = render_motion(motion, smplh_body, mode="silhouette")
+    # The test body is a stick figure whose faces nearly all collapse onto the pelvis: a few pixels,
+    # drawn by both renderers in the middle of the picture.
+    for drawn in (sdc, own[0] > 0.5):
+        ys, xs = torch.nonzero(drawn, as_tuple=True)
+        assert len(ys) > 0 and abs(float(xs.float().mean()) - 32) < 3 and abs(float(ys.float().mean()) - 48) < 8
