@@ -11,8 +11,10 @@ tell it apart from the person:
   outline; an object passing in front extends beyond it), or, within two
   frames, the same motion was seen mostly outside the person and moved onto
   it (an object that comes in front of the body and lies within its outline
-  for a while). An object passing behind the person does not lie on the
-  silhouette where the person is seen.
+  for a while), or a region of the same motion lying mostly outside the person
+  touches it (one object whose region came apart at the person's edge). An
+  object passing behind the person does not lie on the silhouette where the
+  person is seen.
 
 Per frame, the flow relative to the background is split into its dominant
 motions (peaks of the 2D histogram of flow vectors). A pixel belongs to a
@@ -226,14 +228,16 @@ def _frame_regions(
 
 
 def _arrivals(regions: list[list[_Region]], found: list[list[_Region]], reach: int = 2,
-              clear: float = 0.5) -> list[list[_Region]]:
-    """Add the regions on the body that are something seen arriving from outside the person.
+              clear: float = 0.5, adjacent: int = 3) -> list[list[_Region]]:
+    """Add the regions on the body that are part of something seen outside the person.
 
     A region over the body that moves unlike the body but lies almost wholly within the person's
     outline may be a body part (a swinging arm) or an object passing in front (the segmenter often
-    counts it as person). It is the object when, within ``reach`` frames, a region with the same
-    motion was seen mostly (``clear``) outside the person and, moved by that motion, lands on it:
-    a limb never leaves the person's outline.
+    counts it as person). It is the object when a region with the same motion lies mostly
+    (``clear``) outside the person and either, within ``reach`` frames, lands on it when moved by
+    that motion, or, in the same frame, lies within ``adjacent`` working pixels of it (one object
+    whose motion region came apart where it crosses the person's edge): a limb never leaves the
+    person's outline.
     """
     t = len(regions)
     out = [list(f) for f in found]
@@ -244,12 +248,17 @@ def _arrivals(regions: list[list[_Region]], found: list[list[_Region]], reach: i
             speed = float(np.linalg.norm(c.velocity))
             area = int(c.mask.sum())
             for j in range(max(0, i - reach), min(t, i + reach + 1)):
-                seen = [
-                    r for r in regions[j]
-                    if j != i and r.unlike_person and r.outside >= clear
-                    and float(np.linalg.norm(r.velocity - c.velocity)) < max(1.5, 0.3 * speed)
-                    and (_shift(r.mask, r.velocity * (i - j)) & c.mask).sum() >= 0.3 * min(area, int(r.mask.sum()))
-                ]  # fmt: skip
+                if j == i:  # the same motion's region next to it, mostly outside: one object in pieces
+                    near = cv2.dilate(c.mask.astype(np.uint8), disk(adjacent)) > 0
+                    seen = [r for r in regions[i] if r is not c and r.unlike_person and r.outside >= clear
+                            and float(np.linalg.norm(r.velocity - c.velocity)) < 0.5 and (r.mask & near).any()]
+                else:
+                    seen = [
+                        r for r in regions[j]
+                        if r.unlike_person and r.outside >= clear
+                        and float(np.linalg.norm(r.velocity - c.velocity)) < max(1.5, 0.3 * speed)
+                        and (_shift(r.mask, r.velocity * (i - j)) & c.mask).sum() >= 0.3 * min(area, int(r.mask.sum()))
+                    ]  # fmt: skip
                 if seen:
                     out[i].append(c)
                     break

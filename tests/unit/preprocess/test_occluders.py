@@ -160,3 +160,27 @@ def test_an_object_that_comes_in_front_within_the_outline_is_an_occluder():
     layers = split_layers(frames, pm, body_silhouette=sil)
     for i in on_body:
         assert _iou(layers.person_mask[i], (sil[i] > 0) & ~block[i]) > 0.9
+
+
+def test_a_piece_on_the_body_next_to_a_piece_outside_with_the_same_motion_is_one_object():
+    """The rule for an object whose motion region came apart at the person's edge (same frame)."""
+    from mimo_core.preprocess.occluders import _arrivals, _Region
+
+    h, w = 40, 60
+    on_body = np.zeros((h, w), bool)
+    on_body[10:30, 20:30] = True
+    beside = np.zeros((h, w), bool)
+    beside[10:30, 32:40] = True  # 2 px away
+    far = np.zeros((h, w), bool)
+    far[10:30, 50:58] = True
+    v = np.array([4.0, -1.0], np.float32)
+
+    def added(other_mask, other_v, outside=0.9):
+        piece = _Region(0, on_body, v, True, 0.0, True)
+        other = _Region(0, other_mask, other_v, True, outside, False)
+        return any(r is piece for r in _arrivals([[piece, other]], [[]])[0])
+
+    assert added(beside, v)
+    assert not added(far, v)  # not next to it
+    assert not added(beside, v + np.float32([2.0, 0.0]))  # another motion
+    assert not added(beside, v, outside=0.2)  # the other piece is within the person too (a limb)
