@@ -159,7 +159,7 @@ class MimoReposeReference(io.ComfyNode):
                 Pipeline.Input("pipeline", tooltip="From MIMO Load Pipeline."),
                 Identity.Input("identity", tooltip="The character, from MIMO Encode Identity."),
                 io.Image.Input("pose", tooltip="Pose render of the target pose (first image of the batch): MIMO "
-                                               "Render Pose 'parts' of MIMO A-Pose Motion, or MIMO Render SDC "
+                                               "Render Pose 'parts' of MIMO A-Pose Motion, or MIMO Render SDC Condition "
                                                "for the official weights. Sets the output size."),
                 io.Combo.Input("background", options=list(BACKGROUNDS), default="white",
                                tooltip="Plain scene behind the character (the scene input of 8/12-channel models)."),

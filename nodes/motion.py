@@ -114,7 +114,7 @@ class MimoAPoseMotion(io.ComfyNode):
             description=(
                 "One frame of the body in MIMO's canonical A-pose: upright, facing the camera, arms lowered "
                 "to the sides, centred in a picture of the given size. Render it (MIMO Render Pose, or MIMO "
-                "Render SDC for SMPL) and feed it to MIMO Repose Reference to redraw the character in that pose."
+                "Render SDC Condition for SMPL) and feed it to MIMO Repose Reference to redraw the character in that pose."
             ),
             inputs=[
                 io.Combo.Input("body_model", options=body_model_choices(), default="anny",
