@@ -72,14 +72,17 @@ def a_pose(body_model: BodyModel, shape: torch.Tensor | None = None, arm_angle: 
     # Lowering the left arm (at +X) is a negative rotation about +Z; the right arm, positive.
     signs = torch.tensor([-1.0, 1.0])
     z_axis = axes @ torch.tensor([0.0, 0.0, 1.0])
-    pose = torch.zeros(body_model.num_pose_joints, 3)
 
-    def measure(turn: torch.Tensor) -> torch.Tensor:
-        p = pose.clone()
+    def posed(turn: torch.Tensor) -> torch.Tensor:
+        """The rest pose with each upper arm turned by ``turn`` (radians, lowering)."""
+        p = torch.zeros(body_model.num_pose_joints, 3)
         for k, j in enumerate(joints):
             p[j] = z_axis * signs[k] * turn[k]
+        return p
+
+    def measure(turn: torch.Tensor) -> torch.Tensor:
         with torch.no_grad():
-            _, _, landmarks = body_model.canonical(p[None], shape[None].float(), with_vertices=False)
+            _, _, landmarks = body_model.canonical(posed(turn)[None], shape[None].float(), with_vertices=False)
         return arm_angles(landmarks)[0]
 
     target = math.radians(float(arm_angle))
@@ -93,9 +96,7 @@ def a_pose(body_model: BodyModel, shape: torch.Tensor | None = None, arm_angle: 
         slope = torch.where(slope.abs() > 0.2, slope, torch.ones(2))
         turn, angle = turn_next, angle_next
         turn_next = turn + (target - angle) / slope
-    for k, j in enumerate(joints):
-        pose[j] = z_axis * signs[k] * turn_next[k]
-    return pose
+    return posed(turn_next)
 
 
 def a_pose_motion(

@@ -74,7 +74,7 @@ class SyntheticSample:
     body_mask: np.ndarray
     occluder_rgb: np.ndarray
     occluder_mask: np.ndarray
-    occluder_masks: np.ndarray | None = None
+    occluder_masks: np.ndarray
 
 
 def _check_size(size: tuple[int, int], frames: int) -> tuple[int, int]:
