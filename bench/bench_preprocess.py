@@ -29,6 +29,7 @@ view from about frame 80 until she leaves on the left near frame 196. Prints:
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import os
 import subprocess
@@ -86,6 +87,33 @@ def run_tracker(frames: np.ndarray, threads: int | None = None, **kwargs) -> tup
         recover_lost_frames(frames, track, detector, window_scale=tracker.window_scale)
         wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
     return track, wall, cpu, startup
+
+
+def look_separation(frames: np.ndarray, track, every: int = 8) -> dict:  # noqa: ANN001
+    """How well clothing colours tell the tracked person from everyone else (re-identification).
+
+    The person's look (:func:`mimo_core.preprocess.appearance.describe`) in the first found
+    frame is compared with every person MediaPipe finds over the whole frame, every ``every``
+    frames: a candidate whose box overlaps the track's box (IoU > 0.5) is the person, the
+    others are someone else.
+    """
+    from mimo_core.preprocess._arrays import box_iou
+    from mimo_core.preprocess.appearance import describe, difference
+
+    found = [i for i in range(len(frames)) if i not in set(track.lost_frames)]
+    ref = None
+    same, other = [], []
+    with MediaPipePersonDetector() as detector:
+        for i in found[::every]:
+            box = track.boxes[i]
+            if ref is None:
+                ref = describe(frames[i], track.masks[i], box)
+                continue
+            for p in detector.find_people(frames[i]):
+                look = describe(frames[i], p.mask, p.box, p.mask_origin)
+                if look is not None:
+                    (same if box_iou(p.box, box) > 0.5 else other).append(difference(ref, look))
+    return {"same": same, "other": other}
 
 
 def mediapipe_alone(frames: np.ndarray, threads: int) -> tuple[float, float, int]:
@@ -268,6 +296,16 @@ def main() -> int:
     print(
         f"[tracking] whole clip from frame 0 (select='largest' = the man): found in "
         f"{t - len(man.lost_frames)}/{t} frames ({man.found_fraction:.1%}); lost: {_ranges(man.lost_frames)}"
+    )
+
+    looks = look_separation(frames[a:b], woman)
+    print(
+        f"[identity] clothing-colour difference (delta E) from the woman's look at frame {a} (every 8th found "
+        f"frame, people found over the whole frame): the woman {min(looks['same']):.1f}-{max(looks['same']):.1f} "
+        f"(median {np.median(looks['same']):.1f}, {len(looks['same'])} views), anyone else "
+        f"{min(looks['other'], default=np.nan):.1f}-{max(looks['other'], default=np.nan):.1f} "
+        f"({len(looks['other'])} views); the tracker takes a person back by their look up to "
+        f"{inspect.signature(PersonTracker).parameters['reid_difference'].default:.1f}"
     )
 
     mp_runs = {n: mediapipe_alone(frames[a:b], n) for n in sorted({1, threads})}

@@ -26,7 +26,9 @@ class MimoTrackPerson(io.ComfyNode):
                 "Finds one person automatically and follows them through the clip, giving a soft "
                 "mask per frame, their box and 2D/3D body landmarks. No clicking needed; frames "
                 "where the person is lost are reported (empty mask), never filled in. A person lost "
-                "behind something is looked for again, backwards from the frame where they reappear."
+                "behind something is looked for again, backwards from the frame where they reappear. "
+                "Someone who leaves and comes back elsewhere is taken back by the colours of their "
+                "clothing, only when those match closely and clearly better than anyone else's."
             ),
             inputs=[
                 io.Image.Input("frames", tooltip="Video frames [T,H,W,3]."),

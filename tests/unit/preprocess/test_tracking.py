@@ -188,3 +188,99 @@ def test_a_box_that_takes_in_an_occluder_does_not_throw_the_track_off():
         assert tracker._matches(np.array([102, 66, 140, 200], np.float32), tracker._predicted()) > 0
         # Far off the recent size: something else, whatever the overlap.
         assert tracker._matches(np.array([104, 130, 139, 160], np.float32), tracker._predicted()) == 0
+
+
+def _two_people(seed_a: int, seed_b: int, away: tuple[int, int], frames: int = 24):
+    """Synthetic 768x256 clip: person A in the left third, person B in the middle throughout.
+
+    A is gone in frames ``away[0]..away[1]-1`` and then shows in the right third (about three
+    body heights from where they left), so position no longer tells who is who. Returns
+    (frames, A's visible mask, B's visible mask).
+    """
+    from trainer.synthetic import default_body_model, synthesize_clip
+
+    body = default_body_model()
+    a, b = (
+        synthesize_clip(s, (256, 256), frames, body_model=body, occluder_count=0, motion_kind="arm_swing").clip
+        for s in (seed_a, seed_b)
+    )
+    video = np.concatenate([a.scene, b.scene, a.scene[:, :, ::-1]], axis=2)
+    seen_a, seen_b = np.zeros(video.shape[:3], bool), np.zeros(video.shape[:3], bool)
+    pa, pb = a.person_mask > 127, b.person_mask > 127
+    for i in range(frames):
+        video[i, :, 256:512][pb[i]] = b.frames[i][pb[i]]
+        seen_b[i, :, 256:512] = pb[i]
+        if away[0] <= i < away[1]:
+            continue
+        x = 0 if i < away[0] else 512
+        video[i, :, x : x + 256][pa[i]] = a.frames[i][pa[i]]
+        seen_a[i, :, x : x + 256] = pa[i]
+    return video, seen_a, seen_b
+
+
+def _on_a(seen_a: np.ndarray) -> tuple[float, float]:
+    ys, xs = np.nonzero(seen_a[0])
+    return float(xs.mean()), float(ys.mean())
+
+
+def test_a_person_who_comes_back_elsewhere_is_taken_back_by_their_look():
+    """A leaves (frames 9-14) and comes back 512 px to the right; B stays in view between.
+    Without the look, A stays lost to the end (position alone cannot find them there)."""
+    video, seen_a, seen_b = _two_people(31, 44, away=(9, 15))
+    with MediaPipePersonDetector() as det:
+        track = track_person(video, point=_on_a(seen_a), detector=det)
+        by_position = track_person(video, point=_on_a(seen_a), detector=det, reidentify=False)
+    assert set(range(15, 24)) <= set(by_position.lost_frames)
+    assert set(track.lost_frames) == set(range(9, 15))  # away: reported, not filled
+    for i in range(24):
+        m = track.masks[i] > 0.5
+        assert not (m & seen_b[i]).any()  # never B
+        if i not in track.lost_frames:
+            assert _iou(m, seen_a[i]) > 0.9
+
+
+def test_nobody_else_is_taken_for_a_person_who_does_not_come_back():
+    video, seen_a, seen_b = _two_people(5, 6, away=(9, 24))
+    track = track_person(video, point=_on_a(seen_a))
+    assert track.lost_frames == list(range(9, 24))
+    assert not ((track.masks > 0.5) & seen_b).any()
+
+
+def test_two_people_dressed_alike_are_not_told_apart_by_their_look():
+    """B wears what A wears: when A comes back, both match A's look equally well, so neither
+    is taken (a wrong identity is worse than a reported loss)."""
+    video, seen_a, seen_b = _two_people(31, 31, away=(9, 15))
+    track = track_person(video, point=_on_a(seen_a))
+    assert set(range(9, 24)) <= set(track.lost_frames)
+    assert not ((track.masks > 0.5) & seen_b).any()
+
+
+def test_the_look_is_the_clothing_colour_from_head_to_foot():
+    from mimo_core.preprocess.appearance import BANDS, blend, describe, difference
+
+    frame = np.zeros((60, 30, 3), np.uint8)
+    frame[:30] = (200, 30, 30)  # red shirt
+    frame[30:] = (30, 30, 200)  # blue trousers
+    mask = np.zeros((60, 30), np.float32)
+    mask[:, 10:20] = 1.0
+    box = np.array([10, 0, 20, 60], np.float32)
+    look = describe(frame, mask, box)
+    assert look.shape == (BANDS, 3) and np.isfinite(look).all()
+    assert look[0, 1] > 40 and look[-1, 2] < -40  # red on top (a* > 0), blue below (b* < 0)
+    assert difference(look, look) == 0.0
+    # A crop of the mask placed at its origin describes the same pixels.
+    np.testing.assert_array_equal(describe(frame, mask[:, 8:22], box, mask_origin=(8, 0)), look)
+    # Blue shirt, red trousers: a different look.
+    assert difference(look, describe(frame[::-1].copy(), mask, box)) > 50
+    # Outside the mask does not count; a half-hidden person keeps the bands still seen.
+    other = frame.copy()
+    other[:, :9] = (0, 255, 0)
+    np.testing.assert_array_equal(describe(other, mask, box), look)
+    half = mask.copy()
+    half[:20] = 0
+    top_hidden = describe(frame, half, box)
+    assert np.isnan(top_hidden[:2]).all() and difference(look, top_hidden) < 1.0
+    assert describe(frame, np.zeros_like(mask), box) is None
+    # The running mean keeps bands seen in only one of the two.
+    mixed = blend(top_hidden, look, 0.2)
+    np.testing.assert_allclose(mixed, look, atol=1e-4)
