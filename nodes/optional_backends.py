@@ -9,9 +9,7 @@ log = logging.getLogger("mimo")
 
 # name -> (what it speeds up, the default used instead)
 OPTIONAL = {
-    "sam2": ("SAM 2 video person tracking (package `sam2`)", "MediaPipe segmentation + tracking, or transformers' SAM 2"),
     "nvdiffrast": ("CUDA mesh rasterisation", "the built-in PyTorch rasteriser"),
-    "detectron2": ("Detectron2 person detection", "MediaPipe person detection"),
 }
 _reported = False
 
