@@ -22,7 +22,10 @@ working size of at most ``max_side`` pixels:
    hidden by them there, one in front is not, so no depth is needed. The
    object's footprint is then checked on the frames it was followed in: its
    pixels keep their colour as it moves and differ from the scene behind, seen
-   in frames where the object was elsewhere.
+   in frames where the object was elsewhere. The part of an object that stays
+   over the person (never seen clear of them) is completed by the pixels that
+   keep their colour in the object's frame while it moves relative to both the
+   person and the scene, over at least 12 followed frames.
 4. An object whose visible pixels cover the body (the rendered silhouette,
    eroded) in some frame passes in front of the person: it is an occluder in
    every frame it was followed through.
@@ -278,6 +281,9 @@ def _refine(
     difference: float,
     grow: float = 0.5,
     scene_frames: int = 8,
+    over_person_frames: int = 12,
+    over_person_span: float = 0.5,
+    over_person_steady: float = 0.9,
 ) -> tuple[np.ndarray, np.ndarray, tuple[int, int], bool] | None:
     """The object's footprint checked on every frame it was followed in.
 
@@ -293,7 +299,14 @@ def _refine(
     of the region first found decide. The part connected to the region first
     found is kept, holes filled (objects are taken to be solid); that removes
     what was only a poor plate (the scene the object has just left). Pixels seen
-    fewer times keep the first region's answer.
+    fewer times keep the first region's answer, except over the person: an
+    object that stays over them (never seen clear there) but moves relative to
+    both the person (their box's centre) and the scene, by at least
+    ``over_person_span`` of its smaller side, is completed there by the pixels
+    that keep their colour in the object's frame in ``over_person_steady`` of
+    at least ``over_person_frames`` followed frames (the person and the scene
+    would not follow it; a limb followed for a few frames can, hence the many
+    frames).
 
     Returns:
         (footprint, colours (the median over those frames), top-left offset of the
@@ -306,6 +319,7 @@ def _refine(
     gx, gy = int(round(grow * tw)), int(round(grow * th))
     eh, ew = th + 2 * gy, tw + 2 * gx
     crops, clears, votes, known, differs = [], [], [], [], []
+    whole, on_person, on_scene = [], [], []  # crops with the person left in; positions relative to them
     judged = set(_spread(sorted(tr.positions), scene_frames))
     for j, (x, y) in tr.positions.items():
         x0, y0 = x - gx, y - gy
@@ -318,6 +332,11 @@ def _refine(
         inner = (slice(fy0 - y0, fy1 - y0), slice(fx0 - x0, fx1 - x0))
         clear[inner] = ~person_zone[j, fy0:fy1, fx0:fx1]
         crop[inner] = small[j, fy0:fy1, fx0:fx1]
+        whole.append(crop.copy())
+        on_scene.append((x - offsets[j][0], y - offsets[j][1]))
+        zy, zx = np.nonzero(person_zone[j])
+        if len(zx):
+            on_person.append((x - 0.5 * (zx.min() + zx.max()), y - 0.5 * (zy.min() + zy.max())))
         crop[~clear] = np.nan
         vote[inner] = fg[j, fy0:fy1, fx0:fx1]
         crops.append(crop)
@@ -345,6 +364,15 @@ def _refine(
     hull = np.zeros((eh, ew), np.uint8)
     cv2.fillConvexPoly(hull, cv2.convexHull(np.argwhere(first)[:, ::-1].astype(np.int32)), 1)
     steady = (steady_share >= 0.75) & (seen > 0)
+    over_person = np.zeros((eh, ew), bool)
+    if len(whole) >= over_person_frames and len(on_person) >= 3:
+        span = min(float(np.ptp(np.array(on_person), 0).max()), float(np.ptp(np.array(on_scene), 0).max()))
+        if span >= max(6.0, over_person_span * min(th, tw)):
+            stack_all = np.stack([_blur_valid(c) for c in whole])
+            with np.errstate(invalid="ignore"):
+                keeps = np.abs(stack_all - nan_median(stack_all)).max(-1) < tolerance
+            n_all = np.sum(~np.isnan(stack_all[..., 0]), 0)
+            over_person = (seen < 3) & (n_all >= 3) & (keeps.sum(0) >= over_person_steady * n_all)
     # A pixel is the object's where it differs from the scene it covers. Where the
     # scene behind is known (seen in at least 2 frames where neither the object's
     # box nor the person was there) that decides; elsewhere (a slow object's
@@ -352,7 +380,7 @@ def _refine(
     n_known = np.sum(known, 0) if known else np.zeros((eh, ew), int)
     scene_vote = np.sum(np.logical_and(differs, known), 0) >= 0.5 * np.maximum(n_known, 1) if known else False
     plate_vote = hull.astype(bool) | (np.sum(votes, 0) >= 0.5 * np.maximum(seen, 1))
-    shape = np.where(seen >= 3, steady & np.where(n_known >= 2, scene_vote, plate_vote), first)
+    shape = np.where(seen >= 3, steady & np.where(n_known >= 2, scene_vote, plate_vote), first | over_person)
     if not shape.any():
         return shape, template, (0, 0), False
     n, labels, stats, _ = cv2.connectedComponentsWithStats(shape.astype(np.uint8), connectivity=8)
