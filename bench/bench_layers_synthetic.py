@@ -248,6 +248,8 @@ def main() -> int:
             vals = " ".join(f"{r.get(c, float('nan')):14.3f}" for c in cols)
             print(f"{seed:4d} {r['motion'][:10]:10s} {100 * r['occluded_fraction']:4.1f} {vals}", flush=True)
     groups = [("", rows), (" hidden", [r for r in rows if r["occluded_fraction"] > 0]),
+              (" hidden <=30%", [r for r in rows if 0 < r["occluded_fraction"] <= 0.3]),
+              (" hidden >30%", [r for r in rows if r["occluded_fraction"] > 0.3]),
               (" none", [r for r in rows if r["occluded_fraction"] == 0])]  # fmt: skip
     for name, group in groups:
         if not group or (name and len(group) == len(rows)):
@@ -255,7 +257,10 @@ def main() -> int:
         for stat, fn in (("mean", np.nanmean), ("median", np.nanmedian)):
             label = f"{stat}{name}"
             print(f"{label:21s}" + " ".join(f"{fn([r.get(c, np.nan) for r in group]):14.3f}" for c in cols))
-    print("rows 'hidden': clips whose occluders hide part of the body; 'none': clips where nothing does.")
+    print(
+        "rows 'hidden': clips whose occluders hide part of the body (also split at 30 % of the body hidden "
+        "over the clip); 'none': clips where nothing does."
+    )
     fits = [r["fit_s_per_frame"] for r in rows if "fit_s_per_frame" in r]
     print(
         f"tracking {np.mean([r['track_ms'] for r in rows]):.1f} ms/frame, fit "
