@@ -112,6 +112,7 @@ class _State:
     tries: int = 0  # acquisition attempts so far
     sizes: list[float] = field(default_factory=list)  # longer box side of the last found frames
     look: np.ndarray | None = None  # colour descriptor of the person (:mod:`.appearance`), running mean
+    since_look: int = 0  # found frames since the look was last updated
     reidentified: bool = False  # the detection being returned was taken back by its look
 
     def typical_size(self) -> float | None:
@@ -242,13 +243,17 @@ class PersonTracker:
         st.reidentified = False
         return det
 
-    def _learn_look(self, frame: np.ndarray, det: PersonDetection) -> None:
-        """Running mean of the person's colour descriptor (frames found by position only)."""
+    def _learn_look(self, frame: np.ndarray, det: PersonDetection, every: int = 4) -> None:
+        """Running mean of the person's colour descriptor, from every ``every``-th frame found by position."""
+        st = self._state
+        st.since_look += 1
+        if st.look is not None and st.since_look < every:
+            return
         look = appearance.describe(frame, det.mask, det.box, det.mask_origin)
         if look is None:
             return
-        st = self._state
-        st.look = appearance.blend(st.look, look, 0.2)
+        st.look = appearance.blend(st.look, look, 0.3)
+        st.since_look = 0
 
     def _reidentified(self, frame: np.ndarray, people: list[PersonDetection]) -> PersonDetection | None:
         """The candidate whose clothing colours match the person's, clearly closer than any other."""
