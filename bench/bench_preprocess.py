@@ -100,7 +100,8 @@ def look_separation(frames: np.ndarray, track, every: int = 8) -> dict:  # noqa:
     from mimo_core.preprocess._arrays import box_iou
     from mimo_core.preprocess.appearance import describe, difference
 
-    found = [i for i in range(len(frames)) if i not in set(track.lost_frames)]
+    lost = set(track.lost_frames)
+    found = [i for i in range(len(frames)) if i not in lost]
     ref = None
     same, other = [], []
     with MediaPipePersonDetector() as detector:

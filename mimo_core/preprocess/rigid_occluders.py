@@ -42,7 +42,16 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-from ._arrays import as_frames, as_masks, disk, fill_holes, nan_median, to_full_size, to_working_size
+from ._arrays import (
+    as_frames,
+    as_masks,
+    disk,
+    fill_holes,
+    mask_box,
+    nan_median,
+    to_full_size,
+    to_working_size,
+)
 
 
 @dataclass
@@ -334,9 +343,9 @@ def _refine(
         crop[inner] = small[j, fy0:fy1, fx0:fx1]
         whole.append(crop.copy())
         on_scene.append((x - offsets[j][0], y - offsets[j][1]))
-        zy, zx = np.nonzero(person_zone[j])
-        if len(zx):
-            on_person.append((x - 0.5 * (zx.min() + zx.max()), y - 0.5 * (zy.min() + zy.max())))
+        zone_box = mask_box(person_zone[j])
+        if zone_box is not None:
+            on_person.append((x - 0.5 * (zone_box[0] + zone_box[2]), y - 0.5 * (zone_box[1] + zone_box[3])))
         crop[~clear] = np.nan
         vote[inner] = fg[j, fy0:fy1, fx0:fx1]
         crops.append(crop)
