@@ -4,10 +4,11 @@ A complement to the flow-based search (:mod:`.occluders`) for objects whose
 inside has little texture, where dense flow is a guess. Four steps, at a
 working size of at most ``max_side`` pixels:
 
-1. The camera's motion is a translation per frame (phase correlation of
-   consecutive frames); the frames are aligned on it and the per-pixel median
-   of a window of frames is the empty scene (a *plate*): anything that moves
-   through a pixel for less than half of the window is not in it.
+1. The camera's motion is a translation per frame (whole pixels, checked
+   against a reference frame, and taken only where most of the view agrees);
+   the frames are aligned on it and the per-pixel median of a window of frames
+   is the empty scene (a *plate*): anything that moves through a pixel for less
+   than half of the window is not in it.
 2. Foreground = pixels that differ from their plate. A connected foreground
    region that lies (mostly) clear of the person (mask and rendered body,
    grown) is an object: its pixels and shape away from the person become a
@@ -77,7 +78,7 @@ def find_rigid_occluders(
     min_visible: float = 0.4,
     min_body_overlap: float = 0.05,
     clear_fraction: float = 0.8,
-    max_refine: int = 3,
+    max_refine: int = 6,
 ) -> np.ndarray:
     """[T,H,W] float32 mask of moving objects that pass in front of the person.
 
@@ -103,6 +104,8 @@ def find_rigid_occluders(
             area) that must lie on the eroded silhouette in some frame.
         clear_fraction: a foreground region becomes a template when at least this
             share of it lies clear of the person; the part near the person is left out.
+            The pieces away from the person of a region mostly on them are templates too,
+            kept only when the object is seen apart from the person in at least 3 frames.
         max_refine: an object's footprint is completed at most this many times (each
             time from the frames it was followed in, then followed again).
     """
@@ -122,10 +125,16 @@ def find_rigid_occluders(
 
     # Candidate regions from every frame, whole views first: a region that touches
     # the frame's edge is (maybe) a part of an object, and a part of a plain object
-    # can slide inside it when followed. Larger regions before smaller ones.
+    # can slide inside it when followed. Larger regions before smaller ones. A region
+    # mostly on the person (an object next to them or partly over them merges with
+    # them) gives its pieces away from the person instead, kept only if the object
+    # they lead to is seen apart from the person in at least 3 frames.
+    grow = np.ones((3, 3), np.uint8)
+    touch_zone = np.stack([cv2.dilate(z.astype(np.uint8), grow).astype(bool) for z in person_zone])
     candidates = []
     for i in range(t):
         n, labels, stats, _ = cv2.connectedComponentsWithStats(fg[i].astype(np.uint8), connectivity=8)
+        merged = np.zeros((sh, sw), bool)
         for k in range(1, n):
             x, y, bw, bh, area = (int(v) for v in stats[k])
             if area < min_area:
@@ -133,14 +142,20 @@ def find_rigid_occluders(
             seg = labels[y : y + bh, x : x + bw] == k
             near = seg & person_zone[i, y : y + bh, x : x + bw]
             if near.sum() > (1 - clear_fraction) * area:
-                continue  # mostly on the person: not told apart from them here
+                merged[y : y + bh, x : x + bw] |= seg & ~near
+                continue
             seg &= ~near
             edge = x == 0 or y == 0 or x + bw == sw or y + bh == sh or bool(near.any())
-            candidates.append((edge, i, -int(seg.sum()), x, y, seg))
+            candidates.append((edge, i, -int(seg.sum()), x, y, seg, False))
+        n, labels, stats, _ = cv2.connectedComponentsWithStats(merged.astype(np.uint8), connectivity=8)
+        for k in range(1, n):
+            x, y, bw, bh, area = (int(v) for v in stats[k])
+            if area >= min_area:
+                candidates.append((True, i, -area, x, y, labels[y : y + bh, x : x + bw] == k, True))
     candidates.sort(key=lambda c: c[:3])
 
     tracks: list[_Track] = []
-    for _, i, _, x, y, seg in candidates:
+    for _, i, _, x, y, seg, cut_off in candidates:
         if any(i in tr.positions and _overlap(tr, i, (x, y), seg) > 0.5 for tr in tracks):
             continue  # (mostly) a part of an object already followed
         bh, bw = seg.shape
@@ -168,6 +183,8 @@ def find_rigid_occluders(
             _follow(tr, small, radius, match_tolerance, min_visible)
             if not (grew and at_edge):
                 break
+        if cut_off and not _seen_clear(tr, touch_zone):
+            continue  # a piece of a region on the person that hardly leaves them: (a part of) the person
         if scene_only or _moves(tr, offsets) < 2.0:
             continue  # the scene through a poor plate, or still: a part of the scene, not an object passing by
         tracks.append(tr)
@@ -176,39 +193,112 @@ def find_rigid_occluders(
     for tr in tracks:
         seen = {j: _paste(tr.visible[j], x, y, sh, sw) for j, (x, y) in tr.positions.items()}
         on_body = max(int((m & core[j]).sum()) for j, m in seen.items())
-        if on_body < max(min_area // 2, min_body_overlap * int(tr.shape.sum())):
+        # A large object may cover only a little of the body (a box passing over a foot):
+        # it also counts where nearly all of its footprint on the body is seen there.
+        if on_body < max(min_area // 2, min_body_overlap * int(tr.shape.sum())) and not _in_front(
+            tr, seen, core, min_area // 2
+        ):
             continue
         for j, m in seen.items():
             masks[j] |= m
     return to_full_size(masks, h, w)
 
 
-def _camera_offsets(small: np.ndarray, person_zone: np.ndarray) -> np.ndarray:
-    """[T,2] position of each frame's content relative to frame 0 (translation, pixels).
+def _seen_clear(tr: _Track, touch_zone: np.ndarray, frames: int = 3) -> bool:
+    """Whether the object is seen apart from the person (not touching their zone) in at least
+    ``frames`` frames."""
+    sh, sw = touch_zone.shape[1:]
+    clear = sum(
+        bool(m.any()) and not (_paste(m, *tr.positions[j], sh, sw) & touch_zone[j]).any()
+        for j, m in tr.visible.items()
+    )
+    return clear >= frames
 
-    Each step is phase correlation's estimate or no motion, whichever matches the
-    two frames better away from the person (a repeating pattern, the person or a
-    large object can pull phase correlation off a still camera).
+
+def _in_front(
+    tr: _Track, seen: dict[int, np.ndarray], core: np.ndarray, min_pixels: int, share: float = 0.8
+) -> bool:
+    """Whether, in some frame, the object is seen on at least ``min_pixels`` of the body and
+    on at least ``share`` of its footprint there (an object behind the person is hidden by them)."""
+    sh, sw = core.shape[1:]
+    for j, m in seen.items():
+        x, y = tr.positions[j]
+        over = _paste(tr.shape, x, y, sh, sw) & core[j]
+        n = int(over.sum())
+        if n >= min_pixels and int((m & over).sum()) >= max(min_pixels, share * n):
+            return True
+    return False
+
+
+def _camera_offsets(
+    small: np.ndarray, person_zone: np.ndarray, overlap: float = 0.6, ratio: float = 0.8, cap: float = 0.1
+) -> np.ndarray:
+    """[T,2] position of each frame's content relative to frame 0 (whole pixels).
+
+    Each frame is compared with a reference frame (the first; the frame before, once
+    less than ``overlap`` of the view is shared with it) at a few offsets and the 8
+    around each: the previous frame's, that plus the step phase correlation measures
+    between the two frames, and that plus the previous step. Compared away from the
+    person, an offset replaces the previous frame's only when it matches clearly
+    better on the pixels both see: a lower mean difference (each pixel's capped at
+    ``cap``) by the factor ``ratio``, a median no worse and a lower 90th percentile.
+    Most of the view must agree, so an object passing by cannot pull a still camera
+    along a scene that looks the same when shifted (stripes along their length, a
+    plain wall), as it did when each step was taken from phase correlation alone.
     """
     grey = [cv2.cvtColor(f, cv2.COLOR_RGB2GRAY) for f in small]
-    hann = cv2.createHanningWindow(grey[0].shape[::-1], cv2.CV_32F)
+    h, w = grey[0].shape
+    hann = cv2.createHanningWindow((w, h), cv2.CV_32F)
     offsets = np.zeros((len(grey), 2), np.float32)
+    ref = 0
+
+    def difference(i: int, d: tuple[int, int]) -> np.ndarray:
+        """|frame i - reference moved by d| (inf where either shows the person or outside)."""
+        out = np.full((h, w), np.inf, np.float32)
+        dx, dy = d
+        if abs(dx) >= w // 2 or abs(dy) >= h // 2:
+            return out
+        cy, cx = slice(max(0, dy), h + min(0, dy)), slice(max(0, dx), w + min(0, dx))
+        ry, rx = slice(max(0, -dy), h - max(0, dy)), slice(max(0, -dx), w - max(0, dx))
+        diff = np.abs(grey[i][cy, cx] - grey[ref][ry, rx])
+        diff[person_zone[i][cy, cx] | person_zone[ref][ry, rx]] = np.inf
+        out[cy, cx] = diff
+        return out
+
+    def score(a: np.ndarray) -> float:
+        seen = a[np.isfinite(a)]
+        return float(np.minimum(seen, cap).mean()) if seen.size >= 0.2 * a.size else np.inf
+
     for i in range(1, len(grey)):
         (dx, dy), _ = cv2.phaseCorrelate(grey[i - 1], grey[i], hann)
-        away = ~(person_zone[i] | person_zone[i - 1])
-        best, best_err = np.zeros(2, np.float32), np.inf
-        for step in (np.zeros(2, np.float32), np.array([dx, dy], np.float32)):
-            moved = _shifted(grey[i - 1], step)
-            valid = away.copy()
-            sx, sy = int(np.ceil(abs(step[0]))), int(np.ceil(abs(step[1])))
-            if sy:
-                valid[:sy] = valid[-sy:] = False
-            if sx:
-                valid[:, :sx] = valid[:, -sx:] = False
-            err = float(np.abs(grey[i] - moved)[valid].mean()) if valid.any() else np.inf
-            if err < best_err - 1e-6:
-                best, best_err = step, err
-        offsets[i] = offsets[i - 1] + best
+        still = offsets[i - 1] - offsets[ref]
+        starts = [still, still + (dx, dy)]
+        if i >= 2:
+            starts.append(still + offsets[i - 1] - offsets[i - 2])
+        scores: dict[tuple[int, int], float] = {}
+        for start in starts:
+            for ox in (-1, 0, 1):
+                for oy in (-1, 0, 1):
+                    d = (int(round(start[0])) + ox, int(round(start[1])) + oy)
+                    if d not in scores:
+                        scores[d] = score(difference(i, d))
+        keep = (int(round(still[0])), int(round(still[1])))
+        best = min(scores, key=scores.get)
+        move = keep
+        if best != keep and np.isfinite(scores[best]):
+            a, b = difference(i, best), difference(i, keep)
+            both = np.isfinite(a) & np.isfinite(b)
+            if both.sum() >= 0.2 * both.size:
+                a, b = a[both], b[both]
+                if (
+                    np.minimum(a, cap).mean() < ratio * np.minimum(b, cap).mean()
+                    and np.median(a) <= np.median(b)
+                    and np.quantile(a, 0.9) < np.quantile(b, 0.9)
+                ):
+                    move = best
+        offsets[i] = offsets[ref] + np.asarray(move, np.float32)
+        if (h - abs(move[1])) * (w - abs(move[0])) < overlap * h * w:
+            ref = i
     return offsets
 
 
