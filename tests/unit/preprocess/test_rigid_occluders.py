@@ -174,7 +174,7 @@ def test_an_object_that_touches_the_person_in_every_frame_is_found():
 
 def test_a_large_object_that_covers_little_of_the_body_is_an_occluder():
     """Synthetic seed 246: a box wide as the person passes over a foot only. Under 5 % of it
-    lies on the body, which was too little (IoU 0.24, the post on it alone); all of its
+    lies on the body, which was too little (IoU 0.24); all of its
     footprint on the body is seen there, so it is in front."""
     clip, person, sil = _synthetic(246)
     found = find_rigid_occluders(clip.frames, person, sil) > 0.5
