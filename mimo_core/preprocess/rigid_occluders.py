@@ -12,9 +12,12 @@ working size of at most ``max_side`` pixels:
 2. Foreground = pixels that differ from their plate. A connected foreground
    region that lies (mostly) clear of the person (mask and rendered body,
    grown) is an object: its pixels and shape away from the person become a
-   template, completed from the frames it is followed in (below). Regions seen
-   whole (not cut by the frame's edge) are taken first: a part of a plain
-   object can slide inside it when followed.
+   template, completed from the frames it is followed in (below). A region
+   mostly on the person (an object beside them merges with them) gives its
+   pieces away from the person instead, kept when the object is seen apart
+   from the person in at least 3 frames. Regions seen whole (not cut by the
+   frame's edge) are taken first: a part of a plain object can slide inside it
+   when followed.
 3. Each template is followed through the clip, forwards and backwards: in
    every frame its position is the translation whose masked colour difference
    (plus a small cost for leaving the constant-velocity prediction) is
@@ -28,8 +31,9 @@ working size of at most ``max_side`` pixels:
    keep their colour in the object's frame while it moves relative to both the
    person and the scene, over at least 12 followed frames.
 4. An object whose visible pixels cover the body (the rendered silhouette,
-   eroded) in some frame passes in front of the person: it is an occluder in
-   every frame it was followed through.
+   eroded) in some frame passes in front of the person (also a large object
+   that covers little of the body, where nearly all of its footprint on the
+   body is seen): it is an occluder in every frame it was followed through.
 
 Objects that never move (part of the plate) are not found here; neither are
 objects that are never seen clear of the person. Deforming objects are
