@@ -279,18 +279,19 @@ def _camera_offsets(
         starts = [still, still + (dx, dy)]
         if i >= 2:
             starts.append(still + offsets[i - 1] - offsets[i - 2])
-        scores: dict[tuple[int, int], float] = {}
+        diffs: dict[tuple[int, int], np.ndarray] = {}
         for start in starts:
             for ox in (-1, 0, 1):
                 for oy in (-1, 0, 1):
                     d = (int(round(start[0])) + ox, int(round(start[1])) + oy)
-                    if d not in scores:
-                        scores[d] = score(difference(i, d))
+                    if d not in diffs:
+                        diffs[d] = difference(i, d)
+        scores = {d: score(a) for d, a in diffs.items()}
         keep = (int(round(still[0])), int(round(still[1])))
         best = min(scores, key=scores.get)
         move = keep
         if best != keep and np.isfinite(scores[best]):
-            a, b = difference(i, best), difference(i, keep)
+            a, b = diffs[best], diffs[keep]
             both = np.isfinite(a) & np.isfinite(b)
             if both.sum() >= 0.2 * both.size:
                 a, b = a[both], b[both]
