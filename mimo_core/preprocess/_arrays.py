@@ -137,6 +137,15 @@ def fill_holes(mask: np.ndarray) -> np.ndarray:
     return out.astype(bool)
 
 
+def channel_max(image: np.ndarray) -> np.ndarray:
+    """Largest of the last axis' values (colour channels); like ``.max(-1)`` (NaN too), many times
+    faster on a short last axis."""
+    out = image[..., 0].copy()
+    for c in range(1, image.shape[-1]):
+        np.maximum(out, image[..., c], out=out)
+    return out
+
+
 def nan_median(stack: np.ndarray) -> np.ndarray:
     """Median over axis 0 ignoring NaN (NaN where every value is NaN); like ``np.nanmedian``, much faster."""
     ordered = np.sort(stack, axis=0)  # NaN sort last

@@ -15,7 +15,8 @@ working size of at most ``max_side`` pixels:
    template, completed from the frames it is followed in (below). A region
    mostly on the person (an object beside them merges with them) gives its
    pieces away from the person instead, kept when the object is seen apart
-   from the person in at least 3 frames. Regions seen whole (not cut by the
+   from the person in at least 3 frames (a piece that is not is remembered, and
+   not followed again from another frame). Regions seen whole (not cut by the
    frame's edge) are taken first: a part of a plain object can slide inside it
    when followed.
 3. Each template is followed through the clip, forwards and backwards: in
@@ -50,6 +51,7 @@ import numpy as np
 from ._arrays import (
     as_frames,
     as_masks,
+    channel_max,
     disk,
     fill_holes,
     mask_box,
@@ -159,9 +161,12 @@ def find_rigid_occluders(
     candidates.sort(key=lambda c: c[:3])
 
     tracks: list[_Track] = []
+    pieces: list[_Track] = []  # pieces found to be (a part of) the person: not followed again
     for _, i, _, x, y, seg, cut_off in candidates:
         if any(i in tr.positions and _overlap(tr, i, (x, y), seg) > 0.5 for tr in tracks):
             continue  # (mostly) a part of an object already followed
+        if cut_off and any(i in tr.positions and _overlap(tr, i, (x, y), seg) > 0.5 for tr in pieces):
+            continue  # the same piece of the person, seen in another frame
         bh, bw = seg.shape
         tr = _Track(template=small[i, y : y + bh, x : x + bw].copy(), shape=seg, start=i)
         tr.positions[i] = (x, y)
@@ -188,6 +193,7 @@ def find_rigid_occluders(
             if not (grew and at_edge):
                 break
         if cut_off and not _seen_clear(tr, touch_zone):
+            pieces.append(tr)
             continue  # a piece of a region on the person that hardly leaves them: (a part of) the person
         if scene_only or _moves(tr, offsets) < 2.0:
             continue  # the scene through a poor plate, or still: a part of the scene, not an object passing by
@@ -334,7 +340,7 @@ def _foreground(
         # do not count: distance to the range of the plate's 3x3 neighbourhood.
         above = small[i] - cv2.dilate(plate, kernel)
         below = cv2.erode(plate, kernel) - small[i]
-        diff = np.maximum(np.maximum(above, below), 0).max(-1)
+        diff = channel_max(np.maximum(np.maximum(above, below), 0))
         fg[i] = (
             cv2.morphologyEx((cv2.blur(diff, (3, 3)) > threshold).astype(np.uint8), cv2.MORPH_OPEN, kernel)
             > 0
@@ -460,7 +466,7 @@ def _refine(
     # was placed wrong (a plain object half out of the frame) do not count.
     blurred = np.stack([_blur_valid(c) for c in crops])
     with np.errstate(invalid="ignore"):
-        close = np.abs(blurred - nan_median(blurred)).max(-1) < tolerance
+        close = channel_max(np.abs(blurred - nan_median(blurred))) < tolerance
     steady_share = close.sum(0) / np.maximum(seen, 1)
     template = nan_median(stack)
     first = np.zeros((eh, ew), bool)
@@ -474,7 +480,7 @@ def _refine(
         if span >= max(6.0, over_person_span * min(th, tw)):
             stack_all = np.stack([_blur_valid(c) for c in whole])
             with np.errstate(invalid="ignore"):
-                keeps = np.abs(stack_all - nan_median(stack_all)).max(-1) < tolerance
+                keeps = channel_max(np.abs(stack_all - nan_median(stack_all))) < tolerance
             n_all = np.sum(~np.isnan(stack_all[..., 0]), 0)
             over_person = (seen < 3) & (n_all >= 3) & (keeps.sum(0) >= over_person_steady * n_all)
     # A pixel is the object's where it differs from the scene it covers. Where the
@@ -560,7 +566,7 @@ def _scene_difference(
     lo = cv2.erode(np.where(known[..., None], scene, np.inf).astype(np.float32), kernel)
     inner = crop[fy0 - y0 : fy1 - y0, fx0 - x0 : fx1 - x0]
     with np.errstate(invalid="ignore"):
-        diff = np.maximum(np.maximum(inner - hi, lo - inner), 0).max(-1)
+        diff = channel_max(np.maximum(np.maximum(inner - hi, lo - inner), 0))
     diff[~known | np.isnan(inner[..., 0])] = np.nan
     out[fy0 - y0 : fy1 - y0, fx0 - x0 : fx1 - x0] = diff
     return out
@@ -595,7 +601,7 @@ def _matched(
     if fx1 > fx0 and fy1 > fy0:
         window[fy0 - y : fy1 - y, fx0 - x : fx1 - x] = frame[fy0:fy1, fx0:fx1]
         ok[fy0 - y : fy1 - y, fx0 - x : fx1 - x] = True
-    return tr.shape & ok & (np.abs(window - tr.template).max(-1) < tolerance), ok
+    return tr.shape & ok & (channel_max(np.abs(window - tr.template)) < tolerance), ok
 
 
 def _follow(

@@ -99,6 +99,16 @@ def test_nan_median_matches_numpy():
     np.testing.assert_allclose(nan_median(stack), expected, equal_nan=True, rtol=1e-6)
 
 
+def test_channel_max_matches_numpy():
+    from mimo_core.preprocess._arrays import channel_max
+
+    rng = np.random.default_rng(1)
+    image = rng.standard_normal((5, 6, 7, 3)).astype(np.float32)
+    image[rng.random(image.shape) < 0.2] = np.nan  # NaN wins, as in .max(-1)
+    np.testing.assert_array_equal(channel_max(image), image.max(-1))
+    assert channel_max(image).dtype == image.dtype
+
+
 def test_a_box_passing_behind_the_person_is_not_an_occluder():
     frames, pm, sil, _ = _clip(behind=True)
     found = find_rigid_occluders(frames, pm, sil) > 0.5
