@@ -34,7 +34,9 @@ working size of at most ``max_side`` pixels:
 4. An object whose visible pixels cover the body (the rendered silhouette,
    eroded) in some frame passes in front of the person (also a large object
    that covers little of the body, where nearly all of its footprint on the
-   body is seen): it is an occluder in every frame it was followed through.
+   body is seen, and an object seen over a thin part of the body that the
+   person mask misses, such as a hand it hides): it is an occluder in every
+   frame it was followed through.
 
 Objects that never move (part of the plate) are not found here; neither are
 objects that are never seen clear of the person. Deforming objects are
@@ -85,6 +87,7 @@ def find_rigid_occluders(
     min_body_overlap: float = 0.05,
     clear_fraction: float = 0.8,
     max_refine: int = 6,
+    hidden_pixels: int = 16,
 ) -> np.ndarray:
     """[T,H,W] float32 mask of moving objects that pass in front of the person.
 
@@ -114,6 +117,9 @@ def find_rigid_occluders(
             kept only when the object is seen apart from the person in at least 3 frames.
         max_refine: an object's footprint is completed at most this many times (each
             time from the frames it was followed in, then followed again).
+        hidden_pixels: an object also counts as in front when, in at least 2 frames, it
+            is seen over at least this many working pixels (and 80 %) of the silhouette under
+            it that the person mask misses (a hidden hand, too thin for the eroded silhouette).
     """
     frames = as_frames(frames)
     t, h, w = frames.shape[:3]
@@ -205,8 +211,12 @@ def find_rigid_occluders(
         on_body = max(int((m & core[j]).sum()) for j, m in seen.items())
         # A large object may cover only a little of the body (a box passing over a foot):
         # it also counts where nearly all of its footprint on the body is seen there.
-        if on_body < max(min_area // 2, min_body_overlap * int(tr.shape.sum())) and not _in_front(
-            tr, seen, core, min_area // 2
+        # It also counts where it is seen over body that the person mask misses (a hand hidden
+        # by a box): the eroded silhouette keeps no thin parts.
+        if (
+            on_body < max(min_area // 2, min_body_overlap * int(tr.shape.sum()))
+            and not _in_front(tr, seen, core, min_area // 2)
+            and not _hides(tr, seen, sil, pm, hidden_pixels)
         ):
             continue
         for j, m in seen.items():
@@ -223,6 +233,38 @@ def _seen_clear(tr: _Track, touch_zone: np.ndarray, frames: int = 3) -> bool:
         for j, m in tr.visible.items()
     )
     return clear >= frames
+
+
+def _hides(
+    tr: _Track,
+    seen: dict[int, np.ndarray],
+    sil: np.ndarray,
+    pm: np.ndarray,
+    min_pixels: int,
+    share: float = 0.8,
+    frames: int = 2,
+) -> bool:
+    """Whether, in at least ``frames`` frames, the object is seen over at least ``share`` of
+    the body under its footprint (and ``min_pixels``) where the person mask misses that body.
+
+    The body there is hidden, and what shows is the object. Slivers one pixel wide
+    (a fitted silhouette a little wider than the person, beside an object behind them)
+    do not count.
+    """
+    sh, sw = sil.shape[1:]
+    kernel = disk(1).astype(np.uint8)
+    hits = 0
+    for j, m in seen.items():
+        x, y = tr.positions[j]
+        over = _paste(tr.shape, x, y, sh, sw) & sil[j]
+        n = int(over.sum())
+        if n < min_pixels:
+            continue
+        shown = over & ~pm[j] & m
+        if int(shown.sum()) < share * n:
+            continue
+        hits += int(cv2.morphologyEx(shown.astype(np.uint8), cv2.MORPH_OPEN, kernel).sum()) >= min_pixels
+    return hits >= frames
 
 
 def _in_front(
