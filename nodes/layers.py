@@ -88,8 +88,8 @@ class MimoSplitLayers(io.ComfyNode):
                 io.Boolean.Input("moving_occluders", default=True, optional=True,
                                  tooltip="Without depth: also find things that move in front of the person "
                                          "(optical flow that differs from the body's, and objects followed as "
-                                         "rigid templates over the empty scene). Costs about 0.3 s per frame "
-                                         "on 2 CPU cores at 256 px (more with more moving objects); turn off "
+                                         "rigid templates over the empty scene). Costs about 0.1 s per frame "
+                                         "on 2 CPU cores at 256 px (up to 0.25 s with several moving objects); turn off "
                                          "for static shots or speed."),
             ],
             outputs=[
