@@ -22,7 +22,21 @@ def expected(tiny8):
     return generate(tiny8)
 
 
-def test_pack_format_round_trip_gives_identical_frames(tiny8, expected, tmp_path):
+# Weights loaded from a file may sit at other memory alignments than freshly built ones, and
+# some CPUs' kernels then round differently: the same weights give frames that differ by a few
+# 1e-6. Loading is checked exactly on the weights, and the frames within this tolerance.
+FRAME_TOLERANCE = 2e-5
+
+
+def assert_same_weights(a, b):
+    for name in ("vae", "image_encoder", "reference_net", "unet", "pose_encoder"):
+        sa, sb = getattr(a, name).state_dict(), getattr(b, name).state_dict()
+        assert sa.keys() == sb.keys(), name
+        for key in sa:
+            assert torch.equal(sa[key], sb[key]), f"{name}.{key}"
+
+
+def test_pack_format_round_trip_gives_the_same_weights_and_frames(tiny8, expected, tmp_path):
     folder = save_pipeline(tiny8, tmp_path / "tiny")
     description = json.loads((folder / "pipeline.json").read_text())
     assert description["format"] == "mimo-pipeline" and description["in_channels"] == 8
@@ -31,7 +45,8 @@ def test_pack_format_round_trip_gives_identical_frames(tiny8, expected, tmp_path
         "vae.safetensors", "video_unet.safetensors"]
     loaded = load_pipeline_any(folder)
     assert loaded.in_channels == 8 and loaded.sampler == tiny8.sampler
-    torch.testing.assert_close(generate(loaded), expected, rtol=0, atol=0)
+    assert_same_weights(loaded, tiny8)
+    torch.testing.assert_close(generate(loaded), expected, rtol=0, atol=FRAME_TOLERANCE)
 
 
 def test_missing_component_is_named(tiny8, tmp_path):
@@ -63,10 +78,12 @@ def test_official_layout_loads_and_generates_the_same(tiny8, expected, tmp_path)
     weights = write_official_layout(tiny8, tmp_path)
     loaded = load_official_pipeline(weights, motion_config=TINY_MOTION)
     assert loaded.in_channels == 8
-    torch.testing.assert_close(generate(loaded), expected, rtol=0, atol=1e-6)
+    assert_same_weights(loaded, tiny8)
+    torch.testing.assert_close(generate(loaded), expected, rtol=0, atol=FRAME_TOLERANCE)
     # and then it can be kept in the pack's own format
     again = load_pipeline(save_pipeline(loaded, tmp_path / "converted"))
-    torch.testing.assert_close(generate(again), expected, rtol=0, atol=1e-6)
+    assert_same_weights(again, tiny8)
+    torch.testing.assert_close(generate(again), expected, rtol=0, atol=FRAME_TOLERANCE)
 
 
 def test_official_layout_without_vae_names_where_it_looked(tiny8, tmp_path):

@@ -281,4 +281,8 @@ def test_pipeline_runs_and_saves_a_3d_conv_in(tmp_path):
     assert (trained - frames2d).abs().max() > 1e-3
     loaded = load_pipeline(save_pipeline(pipeline, tmp_path / "paper3d"))
     assert isinstance(loaded.unet.conv_in, TemporalConvIn) and loaded.unet.conv_in_kind == "3d"
-    torch.testing.assert_close(loaded.generate(*inputs, **options), trained, rtol=0, atol=0)
+    saved, restored = pipeline.unet.state_dict(), loaded.unet.state_dict()
+    assert saved.keys() == restored.keys() and all(torch.equal(saved[k], restored[k]) for k in saved)
+    # Loaded weights may sit at other memory alignments, and some CPUs' kernels then round
+    # differently (a few 1e-6): the weights are compared exactly, the frames within 2e-5.
+    torch.testing.assert_close(loaded.generate(*inputs, **options), trained, rtol=0, atol=2e-5)

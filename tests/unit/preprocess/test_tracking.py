@@ -134,8 +134,9 @@ def test_search_window_while_lost_stays_within_the_frame(hidden_walk):
     frames, visible = hidden_walk
     track = track_person(frames)
     # A window grown past the frame made the person too small for MediaPipe's detector
-    # (this clip then lost the person in 8 frames, against 1 now).
-    assert len(track.lost_frames) <= 2
+    # (this clip then lost the person in all 8 partly hidden frames; now 1 to 3, depending on
+    # the processor: MediaPipe's networks round differently on different CPUs).
+    assert len(track.lost_frames) <= 4
     assert _iou(track.masks > 0.5, visible) > 0.65
     with PersonTracker() as tracker:
         tracker.update(to_uint8(frames[0]))
