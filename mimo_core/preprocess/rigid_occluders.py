@@ -45,6 +45,7 @@ followed only while their shape stays close to the template's.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import cv2
@@ -169,9 +170,9 @@ def find_rigid_occluders(
     tracks: list[_Track] = []
     pieces: list[_Track] = []  # pieces found to be (a part of) the person: not followed again
     for _, i, _, x, y, seg, cut_off in candidates:
-        if any(i in tr.positions and _overlap(tr, i, (x, y), seg) > 0.5 for tr in tracks):
+        if _covered(tracks, i, (x, y), seg):
             continue  # (mostly) a part of an object already followed
-        if cut_off and any(i in tr.positions and _overlap(tr, i, (x, y), seg) > 0.5 for tr in pieces):
+        if cut_off and _covered(pieces, i, (x, y), seg):
             continue  # the same piece of the person, seen in another frame
         bh, bw = seg.shape
         tr = _Track(template=small[i, y : y + bh, x : x + bw].copy(), shape=seg, start=i)
@@ -251,12 +252,9 @@ def _hides(
     (a fitted silhouette a little wider than the person, beside an object behind them)
     do not count.
     """
-    sh, sw = sil.shape[1:]
     kernel = disk(1).astype(np.uint8)
     hits = 0
-    for j, m in seen.items():
-        x, y = tr.positions[j]
-        over = _paste(tr.shape, x, y, sh, sw) & sil[j]
+    for j, m, over in _footprints_on(tr, seen, sil):
         n = int(over.sum())
         if n < min_pixels:
             continue
@@ -272,14 +270,22 @@ def _in_front(
 ) -> bool:
     """Whether, in some frame, the object is seen on at least ``min_pixels`` of the body and
     on at least ``share`` of its footprint there (an object behind the person is hidden by them)."""
-    sh, sw = core.shape[1:]
-    for j, m in seen.items():
-        x, y = tr.positions[j]
-        over = _paste(tr.shape, x, y, sh, sw) & core[j]
+    for _, m, over in _footprints_on(tr, seen, core):
         n = int(over.sum())
         if n >= min_pixels and int((m & over).sum()) >= max(min_pixels, share * n):
             return True
     return False
+
+
+def _footprints_on(
+    tr: _Track, seen: dict[int, np.ndarray], body: np.ndarray
+) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
+    """Per followed frame: (its index, the object's visible pixels, its whole footprint on ``body``),
+    frame-sized."""
+    sh, sw = body.shape[1:]
+    for j, m in seen.items():
+        x, y = tr.positions[j]
+        yield j, m, _paste(tr.shape, x, y, sh, sw) & body[j]
 
 
 def _camera_offsets(
@@ -412,6 +418,11 @@ def _paste(local: np.ndarray, x: int, y: int, h: int, w: int) -> np.ndarray:
     if x1 > x0 and y1 > y0:
         out[y0:y1, x0:x1] = local[y0 - y : y1 - y, x0 - x : x1 - x]
     return out
+
+
+def _covered(tracks: list[_Track], i: int, pos: tuple[int, int], seg: np.ndarray) -> bool:
+    """Whether a track of ``tracks`` covers most of region ``seg`` (at ``pos``) in frame ``i``."""
+    return any(i in tr.positions and _overlap(tr, i, pos, seg) > 0.5 for tr in tracks)
 
 
 def _overlap(tr: _Track, i: int, pos: tuple[int, int], seg: np.ndarray) -> float:

@@ -171,13 +171,17 @@ def _synthetic(seed: int):
     return clip, person, sample.body_mask.astype(np.float32)
 
 
+def _found_on_synthetic(seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(objects found with the exact person mask and silhouette, the exact occlusion mask)."""
+    clip, person, sil = _synthetic(seed)
+    return find_rigid_occluders(clip.frames, person, sil) > 0.5, clip.occlusion_mask > 127
+
+
 def test_an_object_that_touches_the_person_in_every_frame_is_found():
     """Synthetic seed 239: a striped disc drifts beside the walking person, touching them in
     every frame, then passes in front. Its moving region always merged with the person's, so
     no template was taken (IoU 0.10); the piece away from the person is now one."""
-    clip, person, sil = _synthetic(239)
-    found = find_rigid_occluders(clip.frames, person, sil) > 0.5
-    truth = clip.occlusion_mask > 127
+    found, truth = _found_on_synthetic(239)
     assert _iou(found, truth) > 0.8
     assert (found & ~truth).sum() < 0.02 * truth.sum()
 
@@ -186,9 +190,7 @@ def test_a_large_object_that_covers_little_of_the_body_is_an_occluder():
     """Synthetic seed 246: a box wide as the person passes over a foot only. Under 5 % of it
     lies on the body, which was too little (IoU 0.24); all of its
     footprint on the body is seen there, so it is in front."""
-    clip, person, sil = _synthetic(246)
-    found = find_rigid_occluders(clip.frames, person, sil) > 0.5
-    truth = clip.occlusion_mask > 127
+    found, truth = _found_on_synthetic(246)
     assert _iou(found, truth) > 0.85
     assert (found & ~truth).sum() < 0.02 * truth.sum()
 
@@ -197,9 +199,7 @@ def test_an_object_that_hides_only_a_hand_is_an_occluder():
     """Synthetic seed 154: a textured box passes over the walking person's hand, then away.
     The hand is too thin for the eroded silhouette, so the box was never kept (IoU 0); it is
     seen where the silhouette has a hand and the person mask has none, so it is in front."""
-    clip, person, sil = _synthetic(154)
-    found = find_rigid_occluders(clip.frames, person, sil) > 0.5
-    truth = clip.occlusion_mask > 127
+    found, truth = _found_on_synthetic(154)
     assert _iou(found, truth) > 0.6
     assert (found & ~truth).sum() < 0.02 * truth.sum()
 
