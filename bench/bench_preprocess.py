@@ -68,7 +68,8 @@ def run_tracker(frames: np.ndarray, threads: int | None = None, **kwargs) -> tup
     """Track through uint8 ``frames``; returns (PersonTrack, wall s, cpu s, start-up wall s).
 
     The times cover every frame after the first and the second look at lost frames
-    (:func:`recover_lost_frames`); the start-up (graphs created, the
+    (:meth:`PersonTracker.search_every_frame` when nobody was found,
+    :func:`recover_lost_frames`); the start-up (graphs created, the
     first frame's search for the person over the whole frame and its tiles) is
     returned on its own, as it is paid once per clip.
     """
@@ -84,6 +85,7 @@ def run_tracker(frames: np.ndarray, threads: int | None = None, **kwargs) -> tup
         wall0, cpu0 = time.perf_counter(), time.process_time()
         for i in range(1, t):
             fill_track_frame(track, i, tracker.update(frames[i]))
+        tracker.search_every_frame(frames, track)
         recover_lost_frames(frames, track, detector, window_scale=tracker.window_scale)
         wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
     return track, wall, cpu, startup

@@ -84,6 +84,8 @@ def preprocess_video_stream(
             part = empty_track(t, h, w)
             for i in range(t):
                 fill_track_frame(part, i, tracker.update(to_uint8(chunk[i])))
+            # Nobody found yet: search every frame of the chunk (see PersonTracker.search_every_frame).
+            tracker.search_every_frame(chunk, part)
             # A loss that ends inside this chunk is looked at again from where it ends
             # (back to the chunk's start at most: earlier frames are already written).
             recover_lost_frames(chunk, part, tracker.detector, window_scale=tracker.window_scale)

@@ -4,7 +4,11 @@ The person is picked automatically in the first frame where anyone is found
 (``select="largest"`` | ``"center"`` | an index into the people sorted left to
 right); an optional ``box`` or ``point`` picks them instead, but is never needed.
 Until someone is found the whole frame is searched on the first frame and then
-every ``search_every`` frames (a whole-frame search costs several MediaPipe runs).
+every ``search_every`` frames (a whole-frame search costs several MediaPipe runs);
+when that finds nobody in a whole clip (or streamed chunk), every frame is searched
+and the person is followed both ways from the frame where they are seen best
+(:meth:`PersonTracker.search_every_frame`: a mostly hidden person may be seen only
+between those searches).
 From then on the person is followed by MediaPipe's video graph on a square
 window of constant size centred on the predicted box (previous box moved by the
 recent velocity), so that MediaPipe's own frame-to-frame region stays on the
@@ -30,6 +34,7 @@ Default backend: MediaPipe (CPU, ships offline); see
 
 from __future__ import annotations
 
+import copy
 import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -243,6 +248,67 @@ class PersonTracker:
         st.reidentified = False
         return det
 
+    def search_every_frame(
+        self,
+        frames: np.ndarray,
+        track: PersonTrack,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> list[int]:
+        """When nobody has been found in ``frames`` yet, search each of them and follow the person both ways.
+
+        Until someone is found, the frame-by-frame pass searches the whole frame only
+        every ``search_every`` frames, and a mostly hidden person may be seen by
+        MediaPipe's detector only in frames between those searches. This searches
+        every frame (the whole frame and the coarse tiles), picks the person (hint or
+        ``select``) in the frame where the picked person is seen with the highest
+        confidence, and follows them from there: forwards with this tracker (whose
+        state then goes on from the last frame, so a stream continues) and backwards
+        with a second one on the frames in reverse order. Does nothing once anyone has
+        been found, as it costs a whole-frame search per frame.
+
+        Args:
+            frames: [T,H,W,3] float 0..1 or uint8, the frames just tracked (a clip or
+                a streamed chunk).
+            track: their :class:`PersonTrack`, updated in place.
+            progress: called as ``progress(done, len(frames))`` during the search.
+
+        Returns:
+            The frame indices where the person is now found.
+        """
+        if self._state.started or len(frames) == 0:
+            return []
+        t = len(frames)
+        best: tuple[int, PersonDetection] | None = None
+        for i in range(t):
+            frame = to_uint8(frames[i])
+            det = self._choose(self.detector.find_people(frame), frame.shape[1], frame.shape[0])
+            if det is not None and (best is None or det.score > best[1].score):
+                best = (i, det)
+            if progress is not None:
+                progress(i + 1, t)
+        if best is None:
+            return []
+        k, seen = best
+        hint, self.init_box = self.init_box, seen.box
+        try:
+            backward = copy.copy(self)  # same settings, own state, shared detector (not closed by it)
+            backward._own_detector, backward._state = False, _State()
+            self.detector.reset_tracking()
+            results: dict[int, PersonDetection | None] = {i: backward.update(to_uint8(frames[i])) for i in range(k, -1, -1)}
+            self._state = _State()
+            self.detector.reset_tracking()
+            for i in range(k, t):
+                det = self.update(to_uint8(frames[i]))
+                results[i] = det if det is not None or i != k else results[i]
+        finally:
+            self.init_box = hint
+        lost = set(track.lost_frames)
+        for i, det in results.items():
+            if det is not None and i in lost:
+                track.lost_frames.remove(i)
+                fill_track_frame(track, i, det)
+        return sorted(i for i, det in results.items() if det is not None and i in lost)
+
     def _learn_look(self, frame: np.ndarray, det: PersonDetection, every: int = 4) -> None:
         """Running mean of the person's colour descriptor, from every ``every``-th frame found by position."""
         st = self._state
@@ -276,10 +342,12 @@ class PersonTracker:
         return best
 
     def _acquire(self, frame: np.ndarray, fine_tiles: bool = True) -> PersonDetection | None:
-        people = self.detector.find_people(frame, fine_tiles=fine_tiles)
+        return self._choose(self.detector.find_people(frame, fine_tiles=fine_tiles), frame.shape[1], frame.shape[0])
+
+    def _choose(self, people: list[PersonDetection], w: int, h: int) -> PersonDetection | None:
+        """The person to follow among ``people`` (box or point hint, else ``select``)."""
         if not people:
             return None
-        h, w = frame.shape[:2]
         if self.init_box is not None:
             ious = [box_iou(p.box, self.init_box) for p in people]
             return people[int(np.argmax(ious))] if max(ious) > 0 else None
@@ -427,6 +495,8 @@ def track_person(
             fill_track_frame(track, i, det)
             if progress is not None:
                 progress(i + 1, t)
+        # Only when nobody was found: a whole-frame search per frame (the bar goes on past t).
+        tracker.search_every_frame(clip, track, None if progress is None else lambda d, n: progress(t + d, t + n))
         recover_lost_frames(clip, track, tracker.detector, window_scale=tracker.window_scale)
     return track
 

@@ -285,3 +285,55 @@ def test_the_look_is_the_clothing_colour_from_head_to_foot():
     # The running mean keeps bands seen in only one of the two.
     mixed = blend(top_hidden, look, 0.2)
     np.testing.assert_allclose(mixed, look, atol=1e-4)
+
+
+@pytest.fixture(scope="module")
+def mostly_hidden():
+    """Synthetic seed 327: a person mostly behind a large object; MediaPipe's detector
+    fires on them in a few frames of the second half only, none of them a frame where
+    the frame-by-frame pass searches (0, 8, 16)."""
+    from trainer.synthetic import default_body_model, synthesize_clip
+
+    clip = synthesize_clip(327, (256, 256), 24, body_model=default_body_model()).clip
+    return as_frames(clip.frames), clip.person_mask > 127
+
+
+def test_a_person_seen_only_between_the_searches_is_found_by_searching_every_frame(mostly_hidden):
+    frames, visible = mostly_hidden
+    track = empty_track(*frames.shape[:3])
+    calls = []
+    with PersonTracker() as tracker:
+        for i, frame in enumerate(frames):
+            fill_track_frame(track, i, tracker.update(to_uint8(frame)))
+        assert len(track.lost_frames) == len(frames)  # the frame-by-frame pass finds nobody
+        found = tracker.search_every_frame(frames, track, progress=lambda d, n: calls.append((d, n)))
+        assert calls[-1] == (len(frames), len(frames))
+        assert tracker.search_every_frame(frames, track) == []  # someone is found: no second search
+    assert len(found) >= 6
+    assert track.lost_frames == sorted(set(range(len(frames))) - set(found))
+    ious = [_iou(track.masks[i] > 0.5, visible[i]) for i in found]
+    assert np.mean(ious) > 0.7 and min(ious) > 0.3
+    for i in track.lost_frames:  # nothing filled in
+        assert np.isnan(track.boxes[i]).all() and track.masks[i].max() == 0.0
+    whole = track_person(frames)  # track_person runs the search itself
+    assert whole.lost_frames == track.lost_frames
+
+
+def test_streamed_tracking_searches_every_frame_until_someone_is_found(tmp_path, mostly_hidden):
+    from mimo_core.preprocess.stream import preprocess_video_stream
+    from mimo_core.video_io import VideoWriter, read_video
+
+    frames, _ = mostly_hidden
+    path = tmp_path / "hidden.mp4"
+    with VideoWriter(path, fps=24, crf=10) as writer:
+        writer.write(frames[:16])  # encoded, the person is seen at frame 16 by the usual search
+    decoded = read_video(path)
+    with PersonTracker() as tracker:
+        assert all(tracker.update(to_uint8(frame)) is None for frame in decoded)
+    whole = track_person(decoded)
+    assert len(whole.lost_frames) < len(decoded)
+    one_chunk = preprocess_video_stream(path, tmp_path / "one", chunk_size=len(decoded), max_side=None)
+    assert one_chunk.lost_frames == whole.lost_frames
+    # Chunks of 8: nobody in the first; the second is searched frame by frame.
+    chunks = preprocess_video_stream(path, tmp_path / "eight", chunk_size=8, max_side=None)
+    assert set(range(8)) <= set(chunks.lost_frames) and len(chunks.lost_frames) < len(decoded)
