@@ -5,8 +5,8 @@ The folder is a transformers SAM 2 video checkpoint (``config.json``,
 ``preprocessor_config.json``; e.g.
 ``facebook/sam2.1-hiera-small`` as converted for transformers). Nothing is
 downloaded. The person is prompted with a box on the first frame: the given
-``box``, or else the one the MediaPipe detector picks with ``select`` (so no
-clicking is needed). SAM 2 keeps the identity through its memory; a frame whose
+``box``, or else the one the MediaPipe detector picks with ``select`` in the
+first frame where it finds anyone (so no clicking is needed). SAM 2 keeps the identity through its memory; a frame whose
 object score is negative or whose mask is empty is reported as lost.
 """
 
@@ -98,10 +98,19 @@ class Sam2VideoBackend:
 
 
 def _auto_prompt(clip: np.ndarray, select: Select) -> tuple[int, np.ndarray | None]:
-    """First frame with a person and that person's box (MediaPipe), or (0, None)."""
+    """First frame with a person and that person's box (MediaPipe), or (0, None).
+
+    When the usual search (every ``search_every`` frames) finds nobody, every frame
+    is searched and the frame where the person is seen with the highest
+    confidence is taken (:meth:`PersonTracker.search_every_frame`).
+    """
     with PersonTracker(select=select) as tracker:
         for i, frame in enumerate(clip):
             det = tracker.update(to_uint8(frame))
             if det is not None:
                 return i, det.box
+        track = empty_track(*clip.shape[:3])
+        if tracker.search_every_frame(clip, track):
+            best = int(np.argmax(track.scores))
+            return best, track.boxes[best]
     return 0, None

@@ -269,7 +269,8 @@ class PersonTracker:
         Args:
             frames: [T,H,W,3] float 0..1 or uint8, the frames just tracked (a clip or
                 a streamed chunk).
-            track: their :class:`PersonTrack`, updated in place.
+            track: their :class:`PersonTrack`, updated in place (frames whose box is
+                NaN are filled where the person is found, and leave ``lost_frames``).
             progress: called as ``progress(done, len(frames))`` during the search.
 
         Returns:
@@ -302,12 +303,11 @@ class PersonTracker:
                 results[i] = det if det is not None or i != k else results[i]
         finally:
             self.init_box = hint
-        lost = set(track.lost_frames)
-        for i, det in results.items():
-            if det is not None and i in lost:
-                track.lost_frames.remove(i)
-                fill_track_frame(track, i, det)
-        return sorted(i for i, det in results.items() if det is not None and i in lost)
+        found = sorted(i for i, det in results.items() if det is not None and np.isnan(track.boxes[i]).all())
+        for i in found:
+            fill_track_frame(track, i, results[i])
+        track.lost_frames = [i for i in track.lost_frames if i not in found]
+        return found
 
     def _learn_look(self, frame: np.ndarray, det: PersonDetection, every: int = 4) -> None:
         """Running mean of the person's colour descriptor, from every ``every``-th frame found by position."""

@@ -337,3 +337,13 @@ def test_streamed_tracking_searches_every_frame_until_someone_is_found(tmp_path,
     # Chunks of 8: nobody in the first; the second is searched frame by frame.
     chunks = preprocess_video_stream(path, tmp_path / "eight", chunk_size=8, max_side=None)
     assert set(range(8)) <= set(chunks.lost_frames) and len(chunks.lost_frames) < len(decoded)
+
+
+def test_the_sam2_prompt_falls_back_to_the_frame_where_the_person_is_seen_best(mostly_hidden):
+    from mimo_core.preprocess._arrays import mask_box
+    from mimo_core.preprocess.sam2_backend import _auto_prompt
+
+    frames, visible = mostly_hidden
+    k, box = _auto_prompt(frames, "largest")  # the usual search finds nobody in this clip
+    assert box is not None and k >= 9
+    assert box_iou(box, mask_box(visible[k])) > 0.5
