@@ -26,6 +26,11 @@ in some frames are then followed through the clip: moved by their motion to
 the next (previous) frame, they keep the pixels that still look the same, plus
 that frame's regions with the same motion, even where they no longer cover the
 body. Region edges follow colour: each occluder is snapped to SLIC superpixels.
+Flow is smooth across an object's edge, so a limb beside an object that moves
+like it can be taken in with it: the superpixels of an occluder that lie on the
+person mask, look like the person (the colours seen on them away from every
+moving object, over the clip) rather than like the occluder's part seen clear of
+them, and join the person outside the occluder go back to the person.
 
 Everything runs at a working size of at most ``max_side`` pixels (flow is the
 main cost, about one Farneback call per frame).
@@ -66,6 +71,7 @@ def find_moving_occluders(
     window: int = 8,
     carry_tolerance: float = 12.0,
     superpixels: bool = True,
+    person_colours: bool = True,
 ) -> np.ndarray:
     """[T,H,W] float32 mask of occluders found by their motion.
 
@@ -90,6 +96,9 @@ def find_moving_occluders(
         carry_tolerance: grey-level difference (0..255, local mean) under which a
             pixel of an occluder carried to the next frame still belongs to it.
         superpixels: snap region edges to SLIC superpixels.
+        person_colours: give back to the person the parts of an occluder that look
+            like them (see :func:`_without_person_parts`): flow is smooth across an
+            object's edge, so a limb next to an object that moves like it is taken in.
     """
     frames = as_frames(frames)
     t, h, w = frames.shape[:3]
@@ -124,7 +133,109 @@ def find_moving_occluders(
             masks[i] |= r.mask
     if superpixels:
         masks = np.stack([_snap(small[i], masks[i]) if masks[i].any() else masks[i] for i in range(t)])
+    if person_colours and masks.any():
+        labs = [cv2.cvtColor((f * 255).astype(np.uint8), cv2.COLOR_RGB2LAB).astype(np.float32) for f in small]
+        person = _person_colours(labs, pm, sil, masks)
+        if len(person) >= 16:
+            for i in range(t):
+                if (masks[i] & pm[i]).any():
+                    masks[i] = _without_person_parts(small[i], labs[i], masks[i], pm[i], sil[i], person)
     return to_full_size(masks, h, w)
+
+
+def _spread_samples(lab: np.ndarray, sel: np.ndarray, n: int) -> np.ndarray:
+    """[<=n,3] colours of ``lab`` at up to ``n`` pixels of ``sel``, evenly spread in raster order."""
+    idx = np.flatnonzero(sel)
+    if len(idx) > n:
+        idx = idx[np.linspace(0, len(idx) - 1, n).astype(np.int64)]
+    return lab.reshape(-1, 3)[idx]
+
+
+def _person_colours(
+    labs: list[np.ndarray], pm: np.ndarray, sil: np.ndarray, masks: np.ndarray, band: float = 0.08, per_frame: int = 64
+) -> np.ndarray:
+    """[N,3] Lab colours of the person seen away from every moving object, over the clip.
+
+    Taken from the person mask outside the occluders grown by ``band`` x the
+    person's size (the segmenter's mask often takes in an occluder's nearby parts
+    too), up to ``per_frame`` pixels per frame.
+    """
+    out = []
+    for i, lab in enumerate(labs):
+        body = pm[i] | sil[i]
+        if not pm[i].any():
+            continue
+        ys, xs = np.nonzero(body)
+        size = max(ys.max() - ys.min(), xs.max() - xs.min()) + 1
+        away = pm[i] & ~cv2.dilate(masks[i].astype(np.uint8), disk(band * size)).astype(bool)
+        out.append(_spread_samples(lab, away, per_frame))
+    return np.concatenate(out) if out else np.zeros((0, 3), np.float32)
+
+
+def _without_person_parts(
+    image: np.ndarray,
+    lab: np.ndarray,
+    mask: np.ndarray,
+    pm: np.ndarray,
+    sil: np.ndarray,
+    person: np.ndarray,
+    ratio: float = 0.5,
+    max_difference: float = 12.0,
+    samples: int = 256,
+) -> np.ndarray:
+    """``mask`` (one frame's occluders) without the parts that are the person.
+
+    Flow is smooth across an object's edge, so a limb next to an object moving
+    like it can be taken in with it. For each connected occluder with a part seen
+    clear of the person (its colours), the superpixels lying on the person mask
+    are given back to the person when their mean colour is within
+    ``max_difference`` (Lab) of a colour of the person (``person``, from
+    :func:`_person_colours`) and closer to it than ``ratio`` x the distance to
+    the occluder's colours, and when they connect to the person outside the
+    occluder through such superpixels (a colour of the object inside it that
+    happens to be the person's stays with the object). An occluder never seen
+    clear of the person is left as it is: nothing tells its colours from theirs.
+    """
+    grown, _, _, _ = _zones(pm, sil)
+    h, w = mask.shape
+    out = mask.copy()
+    n_regions, regions = cv2.connectedComponents(mask.astype(np.uint8), connectivity=8)
+    grow = np.ones((3, 3), np.uint8)
+    for k in range(1, n_regions):
+        region = regions == k
+        on = region & pm
+        clear = region & ~grown
+        if on.sum() < 8 or clear.sum() < 16:
+            continue
+        own = _spread_samples(lab, clear, samples)
+        ys, xs = np.nonzero(on)
+        y0, y1, x0, x1 = max(ys.min() - 8, 0), min(ys.max() + 9, h), max(xs.min() - 8, 0), min(xs.max() + 9, w)
+        crop = np.ascontiguousarray((image[y0:y1, x0:x1] * 255).astype(np.uint8))
+        slic = cv2.ximgproc.createSuperpixelSLIC(cv2.cvtColor(crop, cv2.COLOR_RGB2LAB), cv2.ximgproc.SLICO, 6)
+        slic.iterate(5)
+        labels = slic.getLabels().ravel()
+        n = int(labels.max()) + 1
+        inside = on[y0:y1, x0:x1]
+        count = np.bincount(labels, minlength=n)
+        on_count = np.bincount(labels, weights=inside.ravel().astype(np.float64), minlength=n)
+        colours = lab[y0:y1, x0:x1].reshape(-1, 3)
+        mean = np.stack([np.bincount(labels, weights=colours[:, c], minlength=n) for c in range(3)], 1)
+        mean /= np.maximum(count, 1)[:, None]
+        d_own = np.sqrt(((mean[:, None] - own[None]) ** 2).sum(-1)).min(1)
+        d_person = np.sqrt(((mean[:, None] - person[None]) ** 2).sum(-1)).min(1)
+        like = (on_count > 0.5 * count) & (d_person < max_difference) & (d_person < ratio * d_own)
+        # Only those reached from the person outside the occluder, through such superpixels.
+        reach = cv2.dilate((pm & ~mask)[y0:y1, x0:x1].astype(np.uint8), grow).astype(bool)
+        taken = np.zeros(n, bool)
+        while True:
+            touch = np.bincount(labels, weights=reach.ravel().astype(np.float64), minlength=n) > 0
+            new = like & touch & ~taken
+            if not new.any():
+                break
+            taken |= new
+            reach = cv2.dilate(taken[labels].reshape(inside.shape).astype(np.uint8), grow).astype(bool) | reach
+        out[y0:y1, x0:x1] &= ~(taken[labels].reshape(inside.shape) & inside)
+    return out
 
 
 def _flows(grey: list[np.ndarray]) -> list[tuple[np.ndarray, int, float]]:

@@ -184,3 +184,48 @@ def test_a_piece_on_the_body_next_to_a_piece_outside_with_the_same_motion_is_one
     assert not added(far, v)  # not next to it
     assert not added(beside, v + np.float32([2.0, 0.0]))  # another motion
     assert not added(beside, v, outside=0.2)  # the other piece is within the person too (a limb)
+
+
+def test_a_limb_next_to_an_object_that_moves_like_it_stays_with_the_person():
+    """Synthetic seed 159: a tall disc passes in front of a walking person. Flow is smooth
+    across the disc's edge, so the leg beside it was taken in with it (13 % of the visible
+    person, with the exact person mask and silhouette); the superpixels that look like the
+    person and join them outside the disc are given back."""
+    from trainer.synthetic import default_body_model, synthesize_clip
+
+    sample = synthesize_clip(159, (256, 256), 24, body_model=default_body_model())
+    clip = sample.clip
+    person, truth = clip.person_mask > 127, clip.occlusion_mask > 127
+    inputs = (clip.frames, person.astype(np.float32), sample.body_mask.astype(np.float32))
+    found = find_moving_occluders(*inputs) > 0.5
+    assert (found & person).sum() < 0.06 * person.sum()
+    assert (found & truth).sum() > 0.8 * truth.sum()
+    taken_in = find_moving_occluders(*inputs, person_colours=False) > 0.5
+    assert (taken_in & person).sum() > 0.1 * person.sum()  # what it guards against
+    assert (taken_in & truth).sum() - (found & truth).sum() < 0.01 * truth.sum()
+
+
+def test_person_parts_are_given_back_only_when_they_join_the_person():
+    """A limb-coloured strip at an occluder's edge that joins the person's limb outside it goes
+    back to the person; a patch of the same colour inside the object stays with the object."""
+    from mimo_core.preprocess.occluders import _without_person_parts
+
+    h, w = 64, 96
+    image = np.full((h, w, 3), (0.2, 0.6, 0.2), np.float32)  # the scene
+    limb, obj = (0.7, 0.2, 0.2), (0.2, 0.2, 0.8)
+    image[8:56, 10:30] = limb  # the person: a red limb
+    image[20:44, 24:80] = obj  # a blue object in front of it, reaching far out
+    image[28:36, 36:44] = limb  # a red patch inside the object
+    pm = np.zeros((h, w), bool)
+    pm[8:56, 10:30] = True
+    pm[20:44, 24:50] = True  # the segmenter's mask takes in the object's nearby part
+    sil = pm.copy()
+    mask = np.zeros((h, w), bool)
+    mask[20:44, 20:80] = True  # the occluder found, with a strip of the limb beside it
+    lab = cv2.cvtColor((image * 255).astype(np.uint8), cv2.COLOR_RGB2LAB).astype(np.float32)
+    person = lab[8:18, 10:30].reshape(-1, 3)
+    out = _without_person_parts(image, lab, mask, pm, sil, person)
+    # The limb strip is the person's again (bar superpixels that straddle the object's edge).
+    assert out[20:44, 20:24].mean() < 0.3
+    assert out[20:44, 25:80].all()  # the object, its red patch included, is kept
+    assert np.array_equal(_without_person_parts(image, lab, mask, pm, sil, lab[0:4, 60:90].reshape(-1, 3)), mask)
