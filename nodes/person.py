@@ -27,6 +27,8 @@ class MimoTrackPerson(io.ComfyNode):
                 "mask per frame, their box and 2D/3D body landmarks. No clicking needed; frames "
                 "where the person is lost are reported (empty mask), never filled in. A person lost "
                 "behind something is looked for again, backwards from the frame where they reappear. "
+                "When the usual search (every 8th frame until someone is found) finds nobody, every "
+                "frame is searched and the person is followed both ways from where they are seen best. "
                 "Someone who leaves and comes back elsewhere is taken back by the colours of their "
                 "clothing, only when those match closely and clearly better than anyone else's."
             ),
