@@ -80,8 +80,9 @@ class MimoTrackPersonSam2(io.ComfyNode):
                 "Follows one person through the clip with SAM 2 video segmentation (a transformers SAM 2 "
                 "folder in models/sam2: config.json, model.safetensors, preprocessor_config.json). The "
                 "person is found automatically on the first frame where MediaPipe sees one (or, when its "
-                "usual search finds nobody, the frame where they are seen best); frames where SAM 2 loses "
-                "them are reported, never filled in. Landmarks stay empty (SAM 2 gives masks)."
+                "usual search finds nobody, the frame where they are seen best), and SAM 2 follows them "
+                "from there to the end and back to the start; frames where SAM 2 loses them are reported, "
+                "never filled in. Landmarks stay empty (SAM 2 gives masks)."
             ),
             inputs=[
                 io.Image.Input("frames", tooltip="Video frames [T,H,W,3]."),

@@ -116,3 +116,18 @@ def test_folder_without_config_json_is_named(tmp_path):
     (tmp_path / "model.safetensors").write_bytes(b"")
     with pytest.raises(FileNotFoundError, match=r"SAM 2 video .*lacks config\.json$"):
         Sam2VideoBackend(tmp_path)
+
+
+def test_a_prompt_after_the_first_frame_is_propagated_both_ways(tiny_sam2_dir):
+    """Prompted on frame 2: SAM 2 goes to the end, then back to frame 0; every frame is
+    processed once (the prompted frame is not redone going backwards)."""
+    from mimo_core.preprocess.sam2_backend import Sam2VideoBackend
+
+    frames = np.random.default_rng(1).random((T, H, W, 3)).astype(np.float32)
+    calls: list[tuple[int, int]] = []
+    backend = Sam2VideoBackend(tiny_sam2_dir)
+    track = backend.track(frames, box=BOX, box_frame=2, progress=lambda d, n: calls.append((d, n)))
+    assert calls == [(i + 1, T) for i in range(T)]
+    assert sorted(set(track.lost_frames)) == track.lost_frames and set(track.lost_frames) <= set(range(T))
+    with pytest.raises(ValueError, match="box_frame"):
+        backend.track(frames, box=BOX, box_frame=T)
