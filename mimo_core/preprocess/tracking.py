@@ -253,6 +253,7 @@ class PersonTracker:
         frames: np.ndarray,
         track: PersonTrack,
         progress: Callable[[int, int], None] | None = None,
+        min_frames: int = 2,
     ) -> list[int]:
         """When nobody has been found in ``frames`` yet, search each of them and follow the person both ways.
 
@@ -263,8 +264,11 @@ class PersonTracker:
         ``select``) in the frame where the picked person is seen with the highest
         confidence, and follows them from there: forwards with this tracker (whose
         state then goes on from the last frame, so a stream continues) and backwards
-        with a second one on the frames in reverse order. Does nothing once anyone has
-        been found, as it costs a whole-frame search per frame.
+        with a second one on the frames in reverse order. A person followed into fewer
+        than ``min_frames`` frames is dropped (searching every frame also gives
+        MediaPipe more chances to see someone in the scene: a patch of a textured
+        background was taken for a person in 1 frame of 48). Does nothing once anyone
+        has been found, as it costs a whole-frame search per frame.
 
         Args:
             frames: [T,H,W,3] float 0..1 or uint8, the frames just tracked (a clip or
@@ -272,6 +276,8 @@ class PersonTracker:
             track: their :class:`PersonTrack`, updated in place (frames whose box is
                 NaN are filled where the person is found, and leave ``lost_frames``).
             progress: called as ``progress(done, len(frames))`` during the search.
+            min_frames: fewest frames (all of them in a shorter clip) the person must
+                be found in to be kept.
 
         Returns:
             The frame indices where the person is now found.
@@ -290,7 +296,7 @@ class PersonTracker:
         if best is None:
             return []
         k, seen = best
-        hint, self.init_box = self.init_box, seen.box
+        before, hint, self.init_box = self._state, self.init_box, seen.box
         try:
             backward = copy.copy(self)  # same settings, own state, shared detector (not closed by it)
             backward._own_detector, backward._state = False, _State()
@@ -304,6 +310,10 @@ class PersonTracker:
         finally:
             self.init_box = hint
         found = sorted(i for i, det in results.items() if det is not None and np.isnan(track.boxes[i]).all())
+        if len(found) < min(min_frames, t):
+            self._state = before  # not confirmed: still nobody found
+            self.detector.reset_tracking()
+            return []
         for i in found:
             fill_track_frame(track, i, results[i])
         track.lost_frames = [i for i in track.lost_frames if i not in found]

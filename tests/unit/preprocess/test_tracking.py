@@ -347,3 +347,15 @@ def test_the_sam2_prompt_falls_back_to_the_frame_where_the_person_is_seen_best(m
     k, box = _auto_prompt(frames, "largest")  # the usual search finds nobody in this clip
     assert box is not None and k >= 9
     assert box_iou(box, mask_box(visible[k])) > 0.5
+
+
+def test_searching_every_frame_of_a_clip_with_nobody_keeps_nobody():
+    """A panning textured scene with nobody in it: MediaPipe takes a patch of it for a person
+    in a single frame of the 48 (on the machine where this was written); a find that cannot be
+    followed into a second frame is dropped, so the clip stays empty."""
+    from trainer.synthetic.textures import smooth_noise
+
+    scene = smooth_noise(np.random.default_rng(0), 288, 700, cells=8)
+    frames = (np.stack([scene[:, 2 * i : 2 * i + 512] for i in range(48)]) * 255).astype(np.uint8)
+    track = track_person(frames)
+    assert track.lost_frames == list(range(48)) and not track.masks.any()
