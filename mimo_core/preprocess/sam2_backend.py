@@ -7,8 +7,9 @@ The folder is a transformers SAM 2 video checkpoint (``config.json``,
 downloaded. The person is prompted with a box: the given ``box`` (on frame
 ``box_frame``), or else the one the MediaPipe detector picks with ``select`` in
 the first frame where it finds anyone (so no clicking is needed). SAM 2
-propagates from that frame to the end, then back to the first frame. SAM 2 keeps the identity through its memory; a frame whose
-object score is negative or whose mask is empty is reported as lost.
+propagates from that frame to the end, then back to the first frame, and keeps
+the identity through its memory; a frame whose object score is negative or
+whose mask is empty is reported as lost.
 """
 
 from __future__ import annotations
@@ -71,9 +72,9 @@ class Sam2VideoBackend:
 
         clip = as_frames(frames)
         t, h, w = clip.shape[:3]
-        if not 0 <= box_frame < t:
-            raise ValueError(f"box_frame must be a frame index in 0..{t - 1}, got {box_frame}")
         if box is not None:
+            if not 0 <= box_frame < t:
+                raise ValueError(f"box_frame must be a frame index in 0..{t - 1}, got {box_frame}")
             start, prompt = box_frame, np.asarray(list(box), np.float32)
         else:
             start, prompt = _auto_prompt(clip, select)
