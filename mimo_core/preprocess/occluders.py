@@ -131,24 +131,25 @@ def find_moving_occluders(
     for i in range(t):
         for r in found[i]:
             masks[i] |= r.mask
-    if superpixels:
-        masks = np.stack([_snap(small[i], masks[i]) if masks[i].any() else masks[i] for i in range(t)])
-    if person_colours and masks.any():
-        labs = [cv2.cvtColor((f * 255).astype(np.uint8), cv2.COLOR_RGB2LAB).astype(np.float32) for f in small]
-        person = _person_colours(labs, pm, sil, masks)
-        if len(person) >= 16:
-            for i in range(t):
-                if (masks[i] & pm[i]).any():
-                    masks[i] = _without_person_parts(small[i], labs[i], masks[i], pm[i], sil[i], person)
+    if masks.any() and (superpixels or person_colours):
+        labs = [cv2.cvtColor((f * 255).astype(np.uint8), cv2.COLOR_RGB2LAB) for f in small]  # uint8 Lab
+        if superpixels:
+            masks = np.stack([_snap(labs[i], masks[i]) if masks[i].any() else masks[i] for i in range(t)])
+        if person_colours:
+            person = _person_colours(labs, pm, sil, masks)
+            if len(person) >= 16:
+                for i in range(t):
+                    if (masks[i] & pm[i]).any():
+                        masks[i] = _without_person_parts(labs[i], masks[i], pm[i], sil[i], person)
     return to_full_size(masks, h, w)
 
 
 def _spread_samples(lab: np.ndarray, sel: np.ndarray, n: int) -> np.ndarray:
-    """[<=n,3] colours of ``lab`` at up to ``n`` pixels of ``sel``, evenly spread in raster order."""
+    """[<=n,3] float32 colours of ``lab`` at up to ``n`` pixels of ``sel``, evenly spread in raster order."""
     idx = np.flatnonzero(sel)
     if len(idx) > n:
         idx = idx[np.linspace(0, len(idx) - 1, n).astype(np.int64)]
-    return lab.reshape(-1, 3)[idx]
+    return lab.reshape(-1, 3)[idx].astype(np.float32)
 
 
 def _person_colours(
@@ -162,18 +163,15 @@ def _person_colours(
     """
     out = []
     for i, lab in enumerate(labs):
-        body = pm[i] | sil[i]
         if not pm[i].any():
             continue
-        ys, xs = np.nonzero(body)
-        size = max(ys.max() - ys.min(), xs.max() - xs.min()) + 1
+        size = _extent(pm[i] | sil[i])
         away = pm[i] & ~cv2.dilate(masks[i].astype(np.uint8), disk(band * size)).astype(bool)
         out.append(_spread_samples(lab, away, per_frame))
     return np.concatenate(out) if out else np.zeros((0, 3), np.float32)
 
 
 def _without_person_parts(
-    image: np.ndarray,
     lab: np.ndarray,
     mask: np.ndarray,
     pm: np.ndarray,
@@ -183,7 +181,8 @@ def _without_person_parts(
     max_difference: float = 12.0,
     samples: int = 256,
 ) -> np.ndarray:
-    """``mask`` (one frame's occluders) without the parts that are the person.
+    """``mask`` (one frame's occluders) without the parts that are the person (``lab``: the
+    frame in uint8 Lab).
 
     Flow is smooth across an object's edge, so a limb next to an object moving
     like it can be taken in with it. For each connected occluder with a part seen
@@ -197,7 +196,6 @@ def _without_person_parts(
     clear of the person is left as it is: nothing tells its colours from theirs.
     """
     grown, _, _, _ = _zones(pm, sil)
-    h, w = mask.shape
     out = mask.copy()
     n_regions, regions = cv2.connectedComponents(mask.astype(np.uint8), connectivity=8)
     grow = np.ones((3, 3), np.uint8)
@@ -208,17 +206,13 @@ def _without_person_parts(
         if on.sum() < 8 or clear.sum() < 16:
             continue
         own = _spread_samples(lab, clear, samples)
-        ys, xs = np.nonzero(on)
-        y0, y1, x0, x1 = max(ys.min() - 8, 0), min(ys.max() + 9, h), max(xs.min() - 8, 0), min(xs.max() + 9, w)
-        crop = np.ascontiguousarray((image[y0:y1, x0:x1] * 255).astype(np.uint8))
-        slic = cv2.ximgproc.createSuperpixelSLIC(cv2.cvtColor(crop, cv2.COLOR_RGB2LAB), cv2.ximgproc.SLICO, 6)
-        slic.iterate(5)
-        labels = slic.getLabels().ravel()
+        (y0, y1, x0, x1), labels = _superpixels(lab, on, 6)
+        labels = labels.ravel()
         n = int(labels.max()) + 1
         inside = on[y0:y1, x0:x1]
         count = np.bincount(labels, minlength=n)
         on_count = np.bincount(labels, weights=inside.ravel().astype(np.float64), minlength=n)
-        colours = lab[y0:y1, x0:x1].reshape(-1, 3)
+        colours = lab[y0:y1, x0:x1].reshape(-1, 3).astype(np.float64)
         mean = np.stack([np.bincount(labels, weights=colours[:, c], minlength=n) for c in range(3)], 1)
         mean /= np.maximum(count, 1)[:, None]
         d_own = np.sqrt(((mean[:, None] - own[None]) ** 2).sum(-1)).min(1)
@@ -376,12 +370,17 @@ def _arrivals(regions: list[list[_Region]], found: list[list[_Region]], reach: i
     return out
 
 
+def _extent(body: np.ndarray) -> int:
+    """Longer side (pixels) of the box around the (non-empty) mask ``body``."""
+    ys, xs = np.nonzero(body)
+    return int(max(ys.max() - ys.min(), xs.max() - xs.min()) + 1)
+
+
 def _zones(pm: np.ndarray, sil: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(person and silhouette grown by 5 % of their size, silhouette grown by 5 %,
     silhouette eroded by 2 %, pixels farther than 10 % from both)."""
     body = pm | sil
-    ys, xs = np.nonzero(body)
-    size = max(ys.max() - ys.min(), xs.max() - xs.min()) + 1
+    size = _extent(body)
     grown = cv2.dilate(body.astype(np.uint8), disk(0.05 * size)).astype(bool)
     sil_grown = cv2.dilate(sil.astype(np.uint8), disk(0.05 * size)).astype(bool)
     core = cv2.erode(sil.astype(np.uint8), disk(0.02 * size)).astype(bool)
@@ -492,18 +491,21 @@ def _follow(
     return keep
 
 
-def _snap(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """Superpixels more than half inside ``mask`` (searched near the mask only)."""
+def _superpixels(lab: np.ndarray, mask: np.ndarray, size: int, pad: int = 8) -> tuple[tuple[int, int, int, int], np.ndarray]:
+    """SLIC superpixels (region ``size``) of the uint8 Lab image ``lab`` in the box around the
+    (non-empty) ``mask`` grown by ``pad``: ``((y0, y1, x0, x1), labels [y1-y0, x1-x0])``."""
     h, w = mask.shape
     ys, xs = np.nonzero(mask)
-    pad = 8
     y0, y1 = max(ys.min() - pad, 0), min(ys.max() + pad + 1, h)
     x0, x1 = max(xs.min() - pad, 0), min(xs.max() + pad + 1, w)
-    crop = np.ascontiguousarray((image[y0:y1, x0:x1] * 255).astype(np.uint8))
-    lab = cv2.cvtColor(crop, cv2.COLOR_RGB2LAB)
-    slic = cv2.ximgproc.createSuperpixelSLIC(lab, cv2.ximgproc.SLICO, 8)
+    slic = cv2.ximgproc.createSuperpixelSLIC(np.ascontiguousarray(lab[y0:y1, x0:x1]), cv2.ximgproc.SLICO, size)
     slic.iterate(5)
-    labels = slic.getLabels()
+    return (int(y0), int(y1), int(x0), int(x1)), slic.getLabels()
+
+
+def _snap(lab: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Superpixels more than half inside ``mask`` (searched near the mask only; ``lab``: uint8 Lab)."""
+    (y0, y1, x0, x1), labels = _superpixels(lab, mask, 8)
     n = int(labels.max()) + 1
     inside = np.bincount(labels.ravel(), weights=mask[y0:y1, x0:x1].ravel().astype(np.float64), minlength=n)
     total = np.bincount(labels.ravel(), minlength=n)

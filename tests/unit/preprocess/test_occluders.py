@@ -222,10 +222,11 @@ def test_person_parts_are_given_back_only_when_they_join_the_person():
     sil = pm.copy()
     mask = np.zeros((h, w), bool)
     mask[20:44, 20:80] = True  # the occluder found, with a strip of the limb beside it
-    lab = cv2.cvtColor((image * 255).astype(np.uint8), cv2.COLOR_RGB2LAB).astype(np.float32)
-    person = lab[8:18, 10:30].reshape(-1, 3)
-    out = _without_person_parts(image, lab, mask, pm, sil, person)
+    lab = cv2.cvtColor((image * 255).astype(np.uint8), cv2.COLOR_RGB2LAB)
+    person = lab[8:18, 10:30].reshape(-1, 3).astype(np.float32)
+    out = _without_person_parts(lab, mask, pm, sil, person)
     # The limb strip is the person's again (bar superpixels that straddle the object's edge).
     assert out[20:44, 20:24].mean() < 0.3
     assert out[20:44, 25:80].all()  # the object, its red patch included, is kept
-    assert np.array_equal(_without_person_parts(image, lab, mask, pm, sil, lab[0:4, 60:90].reshape(-1, 3)), mask)
+    scene = lab[0:4, 60:90].reshape(-1, 3).astype(np.float32)
+    assert np.array_equal(_without_person_parts(lab, mask, pm, sil, scene), mask)
