@@ -98,14 +98,19 @@ def test_inference_threads_change_speed_not_results(walking_clip, walking_track)
         MediaPipePersonDetector(num_threads=0)
 
 
-@pytest.fixture(scope="module")
-def hidden_walk():
-    """A synthetic clip (frames + exact visible-person masks) in which a person walks
-    behind an object: about 30 % of the body shows in frames 9-16."""
+def _synthetic(seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(frames, exact visible-person masks) of the 24-frame 256 px synthetic clip ``seed``."""
     from trainer.synthetic import default_body_model, synthesize_clip
 
-    clip = synthesize_clip(76, (256, 256), 24, body_model=default_body_model()).clip
+    clip = synthesize_clip(seed, (256, 256), 24, body_model=default_body_model()).clip
     return as_frames(clip.frames), clip.person_mask > 127
+
+
+@pytest.fixture(scope="module")
+def hidden_walk():
+    """A synthetic clip in which a person walks behind an object: about 30 % of the body
+    shows in frames 9-16."""
+    return _synthetic(76)
 
 
 def _iou(a: np.ndarray, b: np.ndarray) -> float:
@@ -292,10 +297,7 @@ def mostly_hidden():
     """Synthetic seed 327: a person mostly behind a large object; MediaPipe's detector
     fires on them in a few frames of the second half only, none of them a frame where
     the frame-by-frame pass searches (0, 8, 16)."""
-    from trainer.synthetic import default_body_model, synthesize_clip
-
-    clip = synthesize_clip(327, (256, 256), 24, body_model=default_body_model()).clip
-    return as_frames(clip.frames), clip.person_mask > 127
+    return _synthetic(327)
 
 
 def test_a_person_seen_only_between_the_searches_is_found_by_searching_every_frame(mostly_hidden):
