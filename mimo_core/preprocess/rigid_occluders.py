@@ -15,8 +15,10 @@ working size of at most ``max_side`` pixels:
    template, completed from the frames it is followed in (below). A region
    mostly on the person (an object beside them merges with them) gives its
    pieces away from the person instead, kept when the object is seen apart
-   from the person in at least 3 frames (a piece that is not is remembered, and
-   not followed again from another frame). Regions seen whole (not cut by the
+   from the person in at least 3 frames, or when it shows where the body is
+   hidden in at least 3 frames (see step 4); a piece that is neither is
+   remembered as a part of the person, and not followed again from another
+   frame. Regions seen whole (not cut by the
    frame's edge) are taken first: a part of a plain object can slide inside it
    when followed.
 3. Each template is followed through the clip, forwards and backwards: in
@@ -39,7 +41,8 @@ working size of at most ``max_side`` pixels:
    frame it was followed through.
 
 Objects that never move (part of the plate) are not found here; neither are
-objects that are never seen clear of the person. Deforming objects are
+objects that are never seen clear of the person, unless they are seen where the
+fitted body is hidden. Deforming objects are
 followed only while their shape stays close to the template's.
 """
 
@@ -89,6 +92,7 @@ def find_rigid_occluders(
     clear_fraction: float = 0.8,
     max_refine: int = 6,
     hidden_pixels: int = 16,
+    piece_hidden_frames: int = 3,
 ) -> np.ndarray:
     """[T,H,W] float32 mask of moving objects that pass in front of the person.
 
@@ -115,12 +119,17 @@ def find_rigid_occluders(
         clear_fraction: a foreground region becomes a template when at least this
             share of it lies clear of the person; the part near the person is left out.
             The pieces away from the person of a region mostly on them are templates too,
-            kept only when the object is seen apart from the person in at least 3 frames.
+            kept only when the object is seen apart from the person in at least 3 frames,
+            or seen where the body is hidden (as for ``hidden_pixels``) in at least
+            ``piece_hidden_frames`` frames.
         max_refine: an object's footprint is completed at most this many times (each
             time from the frames it was followed in, then followed again).
         hidden_pixels: an object also counts as in front when, in at least 2 frames, it
             is seen over at least this many working pixels (and 80 %) of the silhouette under
             it that the person mask misses (a hidden hand, too thin for the eroded silhouette).
+            Frames where the person is lost (an empty person mask) do not count.
+        piece_hidden_frames: a piece of a region on the person that is never seen apart
+            from them is still an object when it hides the body so in this many frames.
     """
     frames = as_frames(frames)
     t, h, w = frames.shape[:3]
@@ -199,16 +208,18 @@ def find_rigid_occluders(
             _follow(tr, small, radius, match_tolerance, min_visible)
             if not (grew and at_edge):
                 break
-        if cut_off and not _seen_clear(tr, touch_zone):
+        if cut_off and not _seen_clear(tr, touch_zone) and not _hides(
+            tr, _seen(tr, sh, sw), sil, pm, hidden_pixels, frames=piece_hidden_frames
+        ):
             pieces.append(tr)
-            continue  # a piece of a region on the person that hardly leaves them: (a part of) the person
+            continue  # a piece of a region on the person that hardly leaves them and hides nothing: the person
         if scene_only or _moves(tr, offsets) < 2.0:
             continue  # the scene through a poor plate, or still: a part of the scene, not an object passing by
         tracks.append(tr)
 
     masks = np.zeros((t, sh, sw), bool)
     for tr in tracks:
-        seen = {j: _paste(tr.visible[j], x, y, sh, sw) for j, (x, y) in tr.positions.items()}
+        seen = _seen(tr, sh, sw)
         on_body = max(int((m & core[j]).sum()) for j, m in seen.items())
         # A large object may cover only a little of the body (a box passing over a foot):
         # it also counts where nearly all of its footprint on the body is seen there.
@@ -223,6 +234,11 @@ def find_rigid_occluders(
         for j, m in seen.items():
             masks[j] |= m
     return to_full_size(masks, h, w)
+
+
+def _seen(tr: _Track, sh: int, sw: int) -> dict[int, np.ndarray]:
+    """The object's visible pixels in each frame it was followed in, frame-sized."""
+    return {j: _paste(tr.visible[j], x, y, sh, sw) for j, (x, y) in tr.positions.items()}
 
 
 def _seen_clear(tr: _Track, touch_zone: np.ndarray, frames: int = 3) -> bool:
@@ -250,13 +266,14 @@ def _hides(
 
     The body there is hidden, and what shows is the object. Slivers one pixel wide
     (a fitted silhouette a little wider than the person, beside an object behind them)
-    do not count.
+    do not count, nor do frames where the person is lost (their mask is empty, while the
+    fitted body goes on through the frame).
     """
     kernel = disk(1).astype(np.uint8)
     hits = 0
     for j, m, over in _footprints_on(tr, seen, sil):
         n = int(over.sum())
-        if n < min_pixels:
+        if n < min_pixels or not pm[j].any():
             continue
         shown = over & ~pm[j] & m
         if int(shown.sum()) < share * n:
