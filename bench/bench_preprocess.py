@@ -48,6 +48,7 @@ from mimo_core.preprocess.tracking import (  # noqa: E402
     empty_track,
     fill_track_frame,
     recover_lost_frames,
+    refine_masks,
 )
 from mimo_core.video_io import probe_video, read_video  # noqa: E402
 
@@ -69,7 +70,8 @@ def run_tracker(frames: np.ndarray, threads: int | None = None, **kwargs) -> tup
 
     The times cover every frame after the first and the second look at lost frames
     (:meth:`PersonTracker.search_every_frame` when nobody was found,
-    :func:`recover_lost_frames`); the start-up (graphs created, the
+    :func:`recover_lost_frames`) and the masks' edge refinement
+    (:func:`refine_masks`); the start-up (graphs created, the
     first frame's search for the person over the whole frame and its tiles) is
     returned on its own, as it is paid once per clip.
     """
@@ -87,6 +89,7 @@ def run_tracker(frames: np.ndarray, threads: int | None = None, **kwargs) -> tup
             fill_track_frame(track, i, tracker.update(frames[i]))
         tracker.search_every_frame(frames, track)
         recover_lost_frames(frames, track, detector, window_scale=tracker.window_scale)
+        refine_masks(frames, track)
         wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
     return track, wall, cpu, startup
 

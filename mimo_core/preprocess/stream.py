@@ -24,7 +24,7 @@ import numpy as np
 
 from ..video_io import VideoWriter, iter_video_frames, probe_video
 from ._arrays import to_uint8
-from .tracking import PersonTracker, Select, empty_track, fill_track_frame, recover_lost_frames
+from .tracking import PersonTracker, Select, empty_track, fill_track_frame, recover_lost_frames, refine_masks
 
 
 @dataclass(frozen=True)
@@ -89,6 +89,7 @@ def preprocess_video_stream(
             # A loss that ends inside this chunk is looked at again from where it ends
             # (back to the chunk's start at most: earlier frames are already written).
             recover_lost_frames(chunk, part, tracker.detector, window_scale=tracker.window_scale)
+            refine_masks(chunk, part)
             writer.write(np.repeat(part.masks[..., None], 3, axis=-1))
             lost.extend(done + i for i in part.lost_frames)
             part.masks = np.zeros((0, h, w), np.float32)  # drop the chunk's masks (a [:0] view would keep them alive)
