@@ -30,7 +30,9 @@ class MimoTrackPerson(io.ComfyNode):
                 "When the usual search (every 8th frame until someone is found) finds nobody, every "
                 "frame is searched and the person is followed both ways from where they are seen best. "
                 "Someone who leaves and comes back elsewhere is taken back by the colours of their "
-                "clothing, only when those match closely and clearly better than anyone else's."
+                "clothing, only when those match closely and clearly better than anyone else's. "
+                "The mask's edge is then moved onto the frame's own edges nearby (MediaPipe's mask "
+                "is computed at low resolution)."
             ),
             inputs=[
                 io.Image.Input("frames", tooltip="Video frames [T,H,W,3]."),
