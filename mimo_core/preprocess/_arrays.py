@@ -55,7 +55,9 @@ def as_masks(masks: Any, shape: tuple[int, int, int], name: str) -> np.ndarray:
 
 
 def to_uint8(img: np.ndarray) -> np.ndarray:
-    """float 0..1 image/clip -> uint8 0..255 (rounded)."""
+    """float 0..1 image/clip -> uint8 0..255 (rounded); uint8 is returned as it is."""
+    if img.dtype == np.uint8:
+        return img
     return (np.clip(img, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
 
 

@@ -396,3 +396,11 @@ def test_refined_masks_follow_the_frame_edges():
     np.testing.assert_array_equal(track.boxes[0], mask_box(track.masks[0]))
     np.testing.assert_allclose(track.boxes[0, :2], (60, 40), atol=1)  # was (62, 42)
     assert not track.masks[1].any() and np.isnan(track.boxes[1]).all()
+
+
+def test_uint8_frames_are_taken_as_they_are():
+    """``recover_lost_frames``, ``search_every_frame`` and ``refine_masks`` take float or uint8
+    frames; uint8 frames went through the float conversion and came out as 0 or 255."""
+    frame = np.array([[[0, 7, 128], [200, 255, 1]]], np.uint8)
+    assert to_uint8(frame) is frame
+    np.testing.assert_array_equal(to_uint8(frame.astype(np.float32) / 255.0), frame)
