@@ -542,11 +542,12 @@ def refine_masks(frames: np.ndarray, track: PersonTrack, radius: float = 0.02, e
         if i in lost or not np.isfinite(box).all():
             continue
         r = max(2, int(round(radius * float(max(box[2] - box[0], box[3] - box[1])))))
-        ys, xs = np.nonzero(track.masks[i] > 0.01)
-        if len(ys) == 0:
+        extent = mask_box(track.masks[i], 0.01)
+        if extent is None:
             continue
-        y0, y1 = max(int(ys.min()) - 2 * r, 0), min(int(ys.max()) + 2 * r + 1, h)
-        x0, x1 = max(int(xs.min()) - 2 * r, 0), min(int(xs.max()) + 2 * r + 1, w)
+        x0, y0, x1, y1 = (int(v) for v in extent)
+        y0, y1 = max(y0 - 2 * r, 0), min(y1 + 2 * r, h)
+        x0, x1 = max(x0 - 2 * r, 0), min(x1 + 2 * r, w)
         guide = to_uint8(frames[i][y0:y1, x0:x1])
         soft = np.ascontiguousarray(track.masks[i, y0:y1, x0:x1])
         out = cv2.ximgproc.guidedFilter(np.ascontiguousarray(guide), soft, r, eps * 255.0**2)
